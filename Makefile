@@ -1,0 +1,48 @@
+# ticket-store: every developer task is a target here. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+BUF := node_modules/.bin/buf
+PROTO_FILES := $(shell find proto -name '*.proto')
+
+.PHONY: help install deps proto check lint typecheck test test-fast dev bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+install: deps proto  ## install everything a fresh machine lacks, then generate code
+
+deps:  ## system servers (apt), Python deps (uv, from uv.lock), build tools (npm)
+	@scripts/install-deps.sh
+
+proto: ticketstore/.stamp  ## generate the typed `ticketstore` package from proto/
+
+ticketstore/.stamp: $(PROTO_FILES) uv.lock
+	rm -rf ticketstore
+	$(PY) -m grpc_tools.protoc -Iproto \
+		--python_out=. --grpc_python_out=. \
+		--plugin=protoc-gen-mypy=.venv/bin/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=.venv/bin/protoc-gen-mypy_grpc \
+		--mypy_out=. --mypy_grpc_out=. \
+		$(PROTO_FILES)
+	find ticketstore -type d -exec touch {}/__init__.py \;
+	touch $@
+
+check: install lint typecheck  ## ruff, mypy --strict, buf lint
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	cd proto && ../$(BUF) lint && ../$(BUF) format -d --exit-code
+typecheck:
+	.venv/bin/mypy common auth_svc tickets_svc orders_svc payments_svc expiration_svc gateway
+
+test: install  ## every test, against real servers started on free loopback ports
+	$(PY) -m pytest -q
+
+dev: install  ## start the servers, every service and the gateway (Ctrl-C stops them)
+	$(PY) -m common.devstack
+
+bench: install  ## run the benchmarks and write docs/BENCHMARKS.md
+	$(PY) -m bench
+
+clean:  ## remove generated code and local dev data
+	rm -rf ticketstore .dev .mypy_cache .ruff_cache .pytest_cache
