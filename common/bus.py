@@ -1,0 +1,233 @@
+"""The JetStream event bus: durable streams, deduplicated publishes, durable pull consumers.
+
+Delivery is at least once. A handler returns an `Outcome`:
+  APPLIED / DUPLICATE  -> ack
+  EARLY                -> nak with a delay (the event it depends on has not arrived yet)
+A handler that raises is retried with exponential backoff. After `max_attempts` deliveries the message is
+copied to the DEADLETTERS stream (subject `deadletter.<consumer>.<original subject>`, with the error) and
+terminated, so one poison message cannot block its consumer; `python -m common.deadletters` lists and replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import nats
+from google.protobuf.message import DecodeError, Message
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from common import events
+
+log = logging.getLogger(__name__)
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+TRACE_HEADER = "Trace-Id"
+ERROR_HEADER = "Ts-Error"
+ORIGINAL_SUBJECT_HEADER = "Ts-Original-Subject"
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    EARLY = "early"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    subject: str
+    attempt: int  # 1 on first delivery
+    trace_id: str
+
+
+Handler = Callable[[Message, Delivery], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    first_delay: float = 0.2
+    max_delay: float = 10.0
+    ack_wait: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2 ** (attempt - 1)))
+
+
+class EventBus:
+    def __init__(self, client: NatsClient, js: JetStreamContext) -> None:
+        self.client = client
+        self.js = js
+
+    @classmethod
+    async def connect(cls, url: str, name: str) -> EventBus:
+        client = await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        bus = cls(client, client.jetstream())
+        await bus.ensure_streams()
+        return bus
+
+    async def close(self) -> None:
+        if not self.client.is_closed:
+            await self.client.drain()
+
+    async def ensure_streams(self) -> None:
+        """Create our streams (idempotent): file storage, broker-side dedup window."""
+        for stream in (*events.STREAMS, events.DEAD_LETTERS):
+            config = StreamConfig(
+                name=stream.name,
+                subjects=list(stream.subjects),
+                storage=StorageType.FILE,
+                duplicate_window=events.DUPLICATE_WINDOW.total_seconds(),
+            )
+            try:
+                await self.js.stream_info(stream.name)
+                await self.js.update_stream(config)
+            except NotFoundError:
+                await self.js.add_stream(config)
+
+    async def publish(self, subject: str, message: Message, msg_id: str, trace_id: str | None = None) -> None:
+        await self.publish_raw(subject, message.SerializeToString(), msg_id, trace_id)
+
+    async def publish_raw(self, subject: str, payload: bytes, msg_id: str, trace_id: str | None = None) -> None:
+        """Publish and wait for the stream's ack; a repeat of `msg_id` within the window is dropped by the broker."""
+        headers = {MSG_ID_HEADER: msg_id, TRACE_HEADER: trace_id or uuid.uuid4().hex}
+        await self.js.publish(subject, payload, headers=headers, timeout=5)
+
+    async def consume(
+        self,
+        durable: str,
+        filter_subject: str,
+        handlers: Mapping[str, Handler],
+        retry: RetryPolicy | None = None,
+    ) -> Consumer:
+        """Start a durable pull consumer; subjects without a handler are acknowledged and skipped."""
+        stream = events.stream_for(filter_subject.replace(">", "x"))
+        retry = retry or RetryPolicy()
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=-1,  # our own code dead-letters, so the broker never silently drops a message
+            ack_wait=retry.ack_wait,
+            filter_subject=filter_subject,
+        )
+        subscription = await self.js.pull_subscribe(filter_subject, durable=durable, stream=stream.name, config=config)
+        consumer = Consumer(self, durable, subscription, dict(handlers), retry)
+        consumer.start()
+        return consumer
+
+
+class Consumer:
+    """Processes one durable consumer's messages in order, one at a time, until stopped."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        durable: str,
+        subscription: JetStreamContext.PullSubscription,
+        handlers: dict[str, Handler],
+        retry: RetryPolicy,
+    ) -> None:
+        self._bus = bus
+        self.durable = durable
+        self._subscription = subscription
+        self._handlers = handlers
+        self._retry = retry
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable}")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Finish the message in hand (its ack included), then stop; the rest of a batch is redelivered later."""
+        self._stopping = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except asyncio.TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        with contextlib.suppress(Exception):
+            await self._subscription.unsubscribe()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                messages = await self._subscription.fetch(batch=64, timeout=1.0)
+            except (NatsTimeoutError, asyncio.TimeoutError):
+                continue
+            except Exception:
+                if self._stopping:
+                    return
+                log.exception("%s: fetch failed; retrying", self.durable)
+                await asyncio.sleep(1.0)
+                continue
+            for msg in messages:
+                if self._stopping:
+                    return
+                await self._process(msg)
+
+    async def _process(self, msg: Msg) -> None:
+        attempt = msg.metadata.num_delivered or 1
+        headers = msg.headers or {}
+        delivery = Delivery(msg.subject, attempt, headers.get(TRACE_HEADER, ""))
+        handler = self._handlers.get(msg.subject)
+        if handler is None:
+            await _confirmed_ack(msg)
+            return
+        try:
+            message = events.decode(msg.subject, msg.data)
+        except DecodeError as error:
+            await self._dead_letter(msg, f"undecodable payload: {error}")
+            return
+        try:
+            outcome = await handler(message, delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("%s: handler for %s failed (attempt %d)", self.durable, msg.subject, attempt)
+            await self._retry_or_dead_letter(msg, attempt, f"{type(error).__name__}: {error}")
+            return
+        if outcome is Outcome.EARLY:
+            log.info("%s: %s arrived early (attempt %d); redelivering later", self.durable, msg.subject, attempt)
+            await self._retry_or_dead_letter(msg, attempt, "still early after the last attempt")
+            return
+        await _confirmed_ack(msg)
+
+    async def _retry_or_dead_letter(self, msg: Msg, attempt: int, error: str) -> None:
+        if attempt >= self._retry.max_attempts:
+            await self._dead_letter(msg, error)
+        else:
+            await msg.nak(delay=self._retry.delay(attempt))
+
+    async def _dead_letter(self, msg: Msg, error: str) -> None:
+        meta = msg.metadata
+        headers = {
+            MSG_ID_HEADER: f"dl:{self.durable}:{meta.stream}:{meta.sequence.stream}",
+            ORIGINAL_SUBJECT_HEADER: msg.subject,
+            ERROR_HEADER: error[:500],
+            TRACE_HEADER: (msg.headers or {}).get(TRACE_HEADER, ""),
+        }
+        await self._bus.js.publish(f"deadletter.{self.durable}.{msg.subject}", msg.data, headers=headers, timeout=5)
+        await msg.term()
+        log.error("%s: %s moved to dead letters: %s", self.durable, msg.subject, error)
+
+
+async def _confirmed_ack(msg: Msg) -> None:
+    """Ack and wait for the broker to confirm, so a stop right after cannot turn it into a redelivery."""
+    try:
+        await msg.ack_sync(timeout=5)
+    except Exception:  # the handler's work is idempotent: a lost ack only means one harmless redelivery
+        log.warning("ack of %s not confirmed; it may be redelivered", msg.subject, exc_info=True)

@@ -1,0 +1,103 @@
+"""Transactional outbox: an entity write and its pending events commit together; a relay publishes them.
+
+Write side: inside the entity's transaction call `outbox.add(session, ...)`; after commit call `outbox.notify()`.
+Relay side: `outbox.run()` publishes pending events oldest first, right after a notify and on a periodic sweep
+(which is what recovers events left behind by a crash between commit and publish). Each event is deleted only
+after JetStream acknowledged it; its `Nats-Msg-Id` makes a second publish of the same event a no-op at the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+
+from google.protobuf.message import Message
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from common import events
+from common.bus import EventBus
+from common.mongo import Document
+
+log = logging.getLogger(__name__)
+COLLECTION = "outbox"
+
+
+class Outbox:
+    def __init__(
+        self, client: AsyncMongoClient[Document], db_name: str, bus: EventBus, sweep_seconds: float = 5.0
+    ) -> None:
+        self._collection = client[db_name][COLLECTION]
+        self._bus = bus
+        self._sweep_seconds = sweep_seconds
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def ensure_indexes(self) -> None:
+        # (nx-27017 rejects compound indexes that include _id; created_at alone serves the sort.)
+        await self._collection.create_index([("created_at", ASCENDING)])
+
+    async def add(
+        self,
+        session: AsyncClientSession,
+        subject: str,
+        message: Message,
+        entity_id: str,
+        version: int | None,
+        trace_id: str | None = None,
+    ) -> None:
+        """Record an event as part of the caller's transaction. Adding the same event twice is a no-op."""
+        document = {
+            "_id": events.msg_id(subject, entity_id, version),
+            "subject": subject,
+            "payload": message.SerializeToString(),
+            "trace_id": trace_id or uuid.uuid4().hex,
+            "created_at": dt.datetime.now(dt.UTC),
+        }
+        with contextlib.suppress(DuplicateKeyError):
+            await self._collection.insert_one(document, session=session)
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def flush(self, limit: int = 500) -> int:
+        """Publish what is pending, oldest first; returns how many were published."""
+        async with self._lock:
+            published = 0
+            cursor = self._collection.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+            async for document in cursor:
+                await self._bus.publish_raw(
+                    document["subject"], bytes(document["payload"]), document["_id"], document.get("trace_id")
+                )
+                await self._collection.delete_one({"_id": document["_id"]})
+                published += 1
+            return published
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.flush()  # a last attempt; whatever is left is swept by the next start
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._sweep_seconds)
+            self._wake.clear()
+            try:
+                while await self.flush() > 0:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay: publish failed; will retry on the next sweep")

@@ -1,0 +1,40 @@
+"""Settings base: every service reads its configuration from environment variables (pydantic-settings).
+
+Secrets have no production default: with ENVIRONMENT=prod a missing key file is an error at start-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV_DIR = REPO_ROOT / ".dev"
+
+
+class ServiceSettings(BaseSettings):
+    """What every backend service needs: where it listens, the event bus, token verification."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    grace_seconds: float = Field(default=10.0, ge=0)
+    nats_url: str = "nats://127.0.0.1:4222"
+    jwt_public_key_file: Path | None = None
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+
+class MongoSettings(ServiceSettings):
+    """A service that owns a MongoDB database. MONGO_URL may point at a real MongoDB (a replica set for transactions)."""
+
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = ""

@@ -1,0 +1,37 @@
+"""Helpers for tests that call our gRPC services as a client would."""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+
+from common.grpc_edge import STATUS_DETAILS_KEY
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    for key, value in error.trailing_metadata() or ():
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    return status_pb2.Status(code=error.code().value[0], message=error.details() or "")
+
+
+def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """field -> description, from the google.rpc.BadRequest detail."""
+    found: dict[str, str] = {}
+    for detail in status_of(error).details:
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            found.update({v.field: v.description for v in bad_request.field_violations})
+    return found
+
+
+def error_reason(error: grpc.aio.AioRpcError) -> str:
+    for detail in status_of(error).details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info.reason
+    return ""

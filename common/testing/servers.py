@@ -1,0 +1,149 @@
+"""Start real NATS, Redis, MongoDB-compatible and Stripe-emulator servers on loopback ports.
+
+Each server is a child process with its own data directory. `start_*` returns a `RunningServer`
+that stops the process (and keeps or removes its data, as the caller chose) on `stop()`.
+The same code starts the servers of `make dev` (fixed ports, data under `.dev/`) and of the
+test fixtures (free ports, temporary directories), so both run exactly what production talks to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+class ServerStartError(RuntimeError):
+    """A server process exited or did not open its port in time."""
+
+
+def free_port() -> int:
+    """A TCP port that was free on loopback a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _venv_bin(name: str) -> str:
+    """Prefer the executable installed beside this interpreter (the project's venv)."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise ServerStartError(f"{name} is not installed: run `make install`")
+    return found
+
+
+@dataclass
+class RunningServer:
+    name: str
+    port: int
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    cleanup_dir: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        if self.cleanup_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would; data stays for a restart."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def _launch(
+    name: str, argv: list[str], port: int, data_dir: Path, url: str, *, cleanup_dir: bool, timeout: float
+) -> RunningServer:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"{name}.log"
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    log.close()
+    server = RunningServer(name, port, url, data_dir, process, log_path, cleanup_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise ServerStartError(f"{name} exited with {process.returncode}:\n{tail}")
+        if port_open(port):
+            return server
+        time.sleep(0.05)
+    server.stop()
+    raise ServerStartError(f"{name} did not open port {port} within {timeout} s (log: {log_path})")
+
+
+def start_nats(data_dir: Path, port: int | None = None, *, cleanup_dir: bool = False) -> RunningServer:
+    port = port or free_port()
+    argv = [_which("nats-server"), "-js", "-a", HOST, "-p", str(port), "-sd", str(data_dir / "jetstream")]
+    return _launch("nats", argv, port, data_dir, f"nats://{HOST}:{port}", cleanup_dir=cleanup_dir, timeout=15)
+
+
+def start_redis(data_dir: Path, port: int | None = None, *, cleanup_dir: bool = False) -> RunningServer:
+    port = port or free_port()
+    argv = [
+        _which("redis-server"), "--port", str(port), "--bind", HOST, "--dir", str(data_dir),
+        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes",
+    ]  # fmt: skip
+    return _launch("redis", argv, port, data_dir, f"redis://{HOST}:{port}/0", cleanup_dir=cleanup_dir, timeout=15)
+
+
+def start_mongo(data_dir: Path, port: int | None = None, *, cleanup_dir: bool = False) -> RunningServer:
+    """nx-27017: a MongoDB wire-protocol server over SQLite, reached through the real PyMongo driver."""
+    port = port or free_port()
+    argv = [
+        _venv_bin("nx-27017"), "--host", HOST, "-p", str(port), "--data-dir", str(data_dir / "db"),
+        "--log-file", str(data_dir / "nx-27017.log"), "--pid-file", str(data_dir / "nx-27017.pid"),
+    ]  # fmt: skip
+    return _launch("mongo", argv, port, data_dir, f"mongodb://{HOST}:{port}", cleanup_dir=cleanup_dir, timeout=20)
+
+
+def start_stripe(data_dir: Path, port: int | None = None, *, cleanup_dir: bool = False) -> RunningServer:
+    """localstripe, a Stripe API emulator. It binds all interfaces (it has no host flag); we only talk to loopback."""
+    port = port or free_port()
+    argv = [_venv_bin("localstripe"), "--port", str(port), "--from-scratch"]
+    return _launch("stripe", argv, port, data_dir, f"http://{HOST}:{port}", cleanup_dir=cleanup_dir, timeout=30)
+
+
+def _which(name: str) -> str:
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise ServerStartError(f"{name} is not installed: run `make install` (Debian package {name})")
+
+
+def restart(server: RunningServer) -> RunningServer:
+    """Start the same server again on the same port and data (after `stop()` or `kill()`)."""
+    starters = {"nats": start_nats, "redis": start_redis, "mongo": start_mongo, "stripe": start_stripe}
+    with contextlib.suppress(Exception):
+        server.kill()
+    return starters[server.name](server.data_dir, server.port, cleanup_dir=server.cleanup_dir)

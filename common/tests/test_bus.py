@@ -1,0 +1,88 @@
+"""The event bus against a real nats-server -js."""
+
+from __future__ import annotations
+
+import asyncio
+
+from common import events
+from common.bus import Delivery, EventBus, Outcome, RetryPolicy
+from ticketstore.events.v1 import expiration_pb2, tickets_pb2
+
+
+def expired(order_id: str) -> expiration_pb2.ExpirationComplete:
+    return expiration_pb2.ExpirationComplete(order_id=order_id)
+
+
+async def test_two_publishes_with_one_id_give_one_message(bus: EventBus) -> None:
+    msg_id = events.msg_id(events.EXPIRATION_COMPLETE, "o1")
+    await bus.publish(events.EXPIRATION_COMPLETE, expired("o1"), msg_id)
+    await bus.publish(events.EXPIRATION_COMPLETE, expired("o1"), msg_id)
+    await bus.publish(events.EXPIRATION_COMPLETE, expired("o2"), events.msg_id(events.EXPIRATION_COMPLETE, "o2"))
+    info = await bus.js.stream_info("EXPIRATION")
+    assert info.state.messages == 2
+
+
+async def test_consumer_gets_messages_in_order_and_skips_unhandled_subjects(bus: EventBus) -> None:
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def on_created(message: tickets_pb2.TicketCreated, delivery: Delivery) -> Outcome:
+        seen.append(message.ticket_id)
+        if len(seen) == 3:
+            done.set()
+        return Outcome.APPLIED
+
+    for i in range(3):
+        await bus.publish(events.TICKET_CREATED, tickets_pb2.TicketCreated(ticket_id=f"t{i}"), f"c{i}")
+        await bus.publish(events.TICKET_UPDATED, tickets_pb2.TicketUpdated(ticket_id=f"t{i}"), f"u{i}")
+    consumer = await bus.consume("svc", "ticket.>", {events.TICKET_CREATED: on_created})  # type: ignore[dict-item]
+    await asyncio.wait_for(done.wait(), 10)
+    for _ in range(100):  # the unhandled ticket.updated messages are acknowledged too
+        info = await bus.js.consumer_info("TICKETS", "svc")
+        if info.num_ack_pending == 0 and info.num_pending == 0:
+            break
+        await asyncio.sleep(0.02)
+    await consumer.stop()
+    assert seen == ["t0", "t1", "t2"]
+    assert (info.num_ack_pending, info.num_pending, info.delivered.consumer_seq) == (0, 0, 6)
+
+
+async def test_early_message_is_nakd_and_comes_back(bus: EventBus) -> None:
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    async def handler(message: expiration_pb2.ExpirationComplete, delivery: Delivery) -> Outcome:
+        attempts.append(delivery.attempt)
+        if delivery.attempt < 3:
+            return Outcome.EARLY
+        done.set()
+        return Outcome.APPLIED
+
+    await bus.publish(events.EXPIRATION_COMPLETE, expired("o1"), "e1")
+    retry = RetryPolicy(max_attempts=5, first_delay=0.05)
+    consumer = await bus.consume("svc", "expiration.>", {events.EXPIRATION_COMPLETE: handler}, retry)  # type: ignore[dict-item]
+    await asyncio.wait_for(done.wait(), 10)
+    await consumer.stop()
+    assert attempts == [1, 2, 3]
+
+
+async def test_message_that_keeps_failing_lands_in_dead_letters(bus: EventBus) -> None:
+    attempts: list[int] = []
+
+    async def handler(message: expiration_pb2.ExpirationComplete, delivery: Delivery) -> Outcome:
+        attempts.append(delivery.attempt)
+        raise RuntimeError("boom")
+
+    await bus.publish(events.EXPIRATION_COMPLETE, expired("poison"), "p1")
+    retry = RetryPolicy(max_attempts=3, first_delay=0.05)
+    consumer = await bus.consume("svc", "expiration.>", {events.EXPIRATION_COMPLETE: handler}, retry)  # type: ignore[dict-item]
+    dead = await bus.js.pull_subscribe("deadletter.>", durable="inspect", stream="DEADLETTERS")
+    messages = await dead.fetch(1, timeout=10)
+    await consumer.stop()
+    assert attempts == [1, 2, 3]
+    assert messages[0].subject == "deadletter.svc.expiration.complete"
+    assert messages[0].headers is not None
+    assert "RuntimeError: boom" in messages[0].headers["Ts-Error"]
+    assert events.decode("expiration.complete", messages[0].data) == expired("poison")
+    await asyncio.sleep(0.3)  # terminated: no further delivery
+    assert attempts == [1, 2, 3]
