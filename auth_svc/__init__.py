@@ -1,0 +1,1 @@
+"""auth_svc: accounts (email + password) and signed session tokens."""

@@ -155,7 +155,7 @@ class Consumer:
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
@@ -166,7 +166,7 @@ class Consumer:
         while not self._stopping:
             try:
                 messages = await self._subscription.fetch(batch=64, timeout=1.0)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 continue
             except Exception:
                 if self._stopping:

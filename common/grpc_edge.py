@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -73,7 +73,7 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: TicketS
 Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
-class EdgeInterceptor(grpc.aio.ServerInterceptor):
+class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Verifies the caller's token and maps errors for every unary-unary method of our services."""
 
     def __init__(self, verifier: TokenVerifier) -> None:
@@ -81,14 +81,15 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None or not _is_ours(handler_call_details.method):
             return handler  # health checks and reflection pass untouched
+        inner = cast(Behavior, handler.unary_unary)  # in grpc.aio the behaviours are coroutines
         return grpc.unary_unary_rpc_method_handler(
-            self._wrap(handler.unary_unary, handler_call_details.method),
+            self._wrap(inner, handler_call_details.method),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

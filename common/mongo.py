@@ -16,9 +16,7 @@ def connect(url: str, app_name: str) -> AsyncMongoClient[Document]:
     return AsyncMongoClient(url, tz_aware=True, appname=app_name, serverSelectionTimeoutMS=10_000)
 
 
-async def in_transaction(
-    client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]
-) -> T:
+async def in_transaction(client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction (retried by the driver on transient errors).
 
     A real MongoDB needs a replica set (one node is enough) for this; the k8s manifests run it that way.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import uuid
 
@@ -22,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from common import events
 from common.bus import EventBus
 from common.mongo import Document
+from common.timestamps import utcnow
 
 log = logging.getLogger(__name__)
 COLLECTION = "outbox"
@@ -57,7 +57,7 @@ class Outbox:
             "subject": subject,
             "payload": message.SerializeToString(),
             "trace_id": trace_id or uuid.uuid4().hex,
-            "created_at": dt.datetime.now(dt.UTC),
+            "created_at": utcnow(),
         }
         with contextlib.suppress(DuplicateKeyError):
             await self._collection.insert_one(document, session=session)

@@ -34,7 +34,10 @@ class ServiceSettings(BaseSettings):
 
 
 class MongoSettings(ServiceSettings):
-    """A service that owns a MongoDB database. MONGO_URL may point at a real MongoDB (a replica set for transactions)."""
+    """A service that owns a MongoDB database.
+
+    MONGO_URL may point at a real MongoDB (a replica set, for transactions).
+    """
 
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = ""

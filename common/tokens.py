@@ -1,4 +1,7 @@
-"""Session tokens: EdDSA-signed JWTs. Only auth_svc holds the private key; every service verifies with the public key."""
+"""Session tokens: EdDSA-signed JWTs.
+
+Only auth_svc holds the private key; every service verifies tokens with the public key.
+"""
 
 from __future__ import annotations
 
@@ -81,7 +84,7 @@ class TokenIssuer:
         return IssuedToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), expires_at)
 
 
-# --- key loading ---------------------------------------------------------------------------------------------------
+# --- key loading ---
 
 
 def generate_key_pair(directory: Path) -> tuple[Path, Path]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
@@ -13,7 +15,8 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 
 def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    for key, value in error.trailing_metadata() or ():
+    trailers: Any = error.trailing_metadata() or ()
+    for key, value in trailers:
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             return status_pb2.Status.FromString(value)
     return status_pb2.Status(code=error.code().value[0], message=error.details() or "")
@@ -33,5 +36,5 @@ def error_reason(error: grpc.aio.AioRpcError) -> str:
     for detail in status_of(error).details:
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):
-            return info.reason
+            return str(info.reason)
     return ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from common import events
 from common.bus import EventBus
 from common.mongo import connect, in_transaction
@@ -56,10 +58,8 @@ async def test_aborted_transaction_leaves_no_event(bus: EventBus, mongo_server: 
         await outbox.add(session, events.TICKET_CREATED, tickets_pb2.TicketCreated(ticket_id="t9"), "t9", 0)
         raise ValueError("the entity write failed")
 
-    try:
+    with pytest.raises(ValueError, match="entity write failed"):
         await in_transaction(client, write)
-    except ValueError:
-        pass
     assert await client[mongo_db]["outbox"].count_documents({}) == 0
     assert await outbox.flush() == 0
     await client.close()

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from common.settings import MongoSettings
+
+
+class AuthSettings(MongoSettings):
+    grpc_port: int = 50051
+    mongo_db: str = "auth"
+    # Only auth_svc holds the private key. Required when ENVIRONMENT=prod; a dev pair is generated otherwise.
+    jwt_private_key_file: Path | None = None
+    token_ttl_seconds: int = Field(default=86_400, gt=0)

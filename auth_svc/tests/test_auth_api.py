@@ -1,0 +1,102 @@
+"""auth_svc over real gRPC, against the MongoDB-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import grpc
+import pytest
+
+from common.testing.grpc import bearer, error_reason, field_violations
+from common.testing.plugin import JwtKeys
+from ticketstore.auth.v1 import auth_pb2, auth_pb2_grpc
+
+Stub = auth_pb2_grpc.AuthServiceStub
+
+
+async def sign_up(auth: Stub, email: str, password: str = "correct horse") -> auth_pb2.SignUpResponse:
+    return await auth.SignUp(auth_pb2.SignUpRequest(email=email, password=password))  # type: ignore[no-any-return]
+
+
+async def test_sign_up_returns_user_and_a_token_that_works(auth: Stub, jwt_keys: JwtKeys) -> None:
+    reply = await sign_up(auth, "  Ann@Example.com ")
+    assert reply.user.email == "ann@example.com"
+    assert reply.user.id
+    caller = jwt_keys.verifier.verify(reply.token)
+    assert (caller.user_id, caller.email) == (reply.user.id, "ann@example.com")
+    expires = reply.expire_time.ToDatetime(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(hours=23) < expires <= dt.timedelta(hours=24)
+    me = await auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=bearer(reply.token))
+    assert me.user == reply.user
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "field"),
+    [("not-an-email", "long enough", "email"), ("ann@example.com", "short", "password")],
+)
+async def test_bad_input_names_the_field(auth: Stub, email: str, password: str, field: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await sign_up(auth, email, password)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert list(field_violations(caught.value)) == [field]
+    assert error_reason(caught.value) == "BAD_USER_INPUT"
+
+
+async def test_same_email_in_another_case_or_with_spaces_already_exists(auth: Stub) -> None:
+    await sign_up(auth, "bob@example.com")
+    for variant in ("BOB@example.com", "  bob@example.com  "):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await sign_up(auth, variant)
+        assert caught.value.code() is grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_concurrent_sign_ups_with_one_email_make_one_account(auth: Stub) -> None:
+    results = await asyncio.gather(
+        *(sign_up(auth, f"{' ' * i}Race@Example.com") for i in range(8)), return_exceptions=True
+    )
+    winners = [r for r in results if isinstance(r, auth_pb2.SignUpResponse)]
+    losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(winners) == 1
+    assert len(losers) == 7
+    assert all(e.code() is grpc.StatusCode.ALREADY_EXISTS for e in losers)
+    signed_in = await auth.SignIn(auth_pb2.SignInRequest(email="race@example.com", password="correct horse"))
+    assert signed_in.user.id == winners[0].user.id
+
+
+async def test_sign_in_and_its_failures_look_the_same(auth: Stub) -> None:
+    created = await sign_up(auth, "cat@example.com")
+    ok = await auth.SignIn(auth_pb2.SignInRequest(email=" CAT@example.com", password="correct horse"))
+    assert ok.user.id == created.user.id
+    answers = []
+    for email, password in (("cat@example.com", "wrong password"), ("nobody@example.com", "correct horse")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await auth.SignIn(auth_pb2.SignInRequest(email=email, password=password))
+        answers.append((caught.value.code(), caught.value.details()))
+    assert answers == [(grpc.StatusCode.UNAUTHENTICATED, "invalid credentials")] * 2
+
+
+async def test_current_user_needs_a_valid_token(auth: Stub, jwt_keys: JwtKeys) -> None:
+    created = await sign_up(auth, "dan@example.com")
+    expired = jwt_keys.issuer.issue(
+        created.user.id, "dan@example.com", now=dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    )
+    for metadata in (
+        (),
+        bearer(expired.token),
+        bearer(created.token[:-4] + "AAAA"),
+        (("authorization", "Basic x"),),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=metadata)
+        assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_batch_get_users_skips_unknown_ids(auth: Stub) -> None:
+    a = await sign_up(auth, "a@example.com")
+    b = await sign_up(auth, "b@example.com")
+    reply = await auth.BatchGetUsers(
+        auth_pb2.BatchGetUsersRequest(ids=[a.user.id, "nope", b.user.id, a.user.id]), metadata=bearer(a.token)
+    )
+    assert sorted(u.email for u in reply.users) == ["a@example.com", "b@example.com"]
+    assert all(u.email for u in reply.users)

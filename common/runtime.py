@@ -1,0 +1,124 @@
+"""What a backend service process runs, wired once: MongoDB, the event bus, the outbox relay, event consumers
+and the gRPC server, started in dependency order and stopped in reverse (gRPC health flips to NOT_SERVING first).
+
+A service's `app.py` builds a `Runtime`, adds its servicer (`serve`), its listeners (`listen`) and set-up steps
+(`on_start`, e.g. indexes), and that is all the plumbing it has.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+import grpc
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common import mongo
+from common.bus import Consumer, EventBus, Handler, RetryPolicy
+from common.grpc_server import GrpcServer
+from common.mongo import Document
+from common.outbox import Outbox
+from common.settings import MongoSettings, ServiceSettings
+from common.tokens import TokenVerifier, load_verifier
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, name: str, settings: ServiceSettings, *, use_bus: bool = True) -> None:
+        self.name = name
+        self.settings = settings
+        self.verifier: TokenVerifier = load_verifier(settings.jwt_public_key_file, is_prod=settings.is_prod)
+        self._use_bus = use_bus
+        self._mongo: AsyncMongoClient[Document] | None = None
+        if isinstance(settings, MongoSettings):
+            self._mongo = mongo.connect(settings.mongo_url, name)
+        self._bus: EventBus | None = None
+        self._outbox: Outbox | None = None
+        self._server: GrpcServer | None = None
+        self._listeners: list[tuple[str, Mapping[str, Handler], RetryPolicy | None]] = []
+        self._consumers: list[Consumer] = []
+        self._start_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+
+    # --- parts ---
+
+    @property
+    def mongo(self) -> AsyncMongoClient[Document]:
+        if self._mongo is None:
+            raise RuntimeError(f"{self.name} has no MongoDB settings")
+        return self._mongo
+
+    @property
+    def db(self) -> AsyncDatabase[Document]:
+        assert isinstance(self.settings, MongoSettings)
+        return self.mongo[self.settings.mongo_db]
+
+    @property
+    def bus(self) -> EventBus:
+        if self._bus is None:
+            raise RuntimeError("the event bus is connected by start()")
+        return self._bus
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox of this service's database. Usable once `start()` connected the bus."""
+        if self._outbox is None:
+            raise RuntimeError("the outbox exists once start() connected the bus")
+        return self._outbox
+
+    @property
+    def server(self) -> GrpcServer:
+        if self._server is None:
+            raise RuntimeError("call serve() first")
+        return self._server
+
+    # --- wiring ---
+
+    def serve(self, register: Callable[[grpc.aio.Server], None], service_names: Sequence[str]) -> None:
+        self._server = GrpcServer(
+            register, service_names, self.verifier, self.settings.grpc_host, self.settings.grpc_port
+        )
+
+    def listen(self, filter_subject: str, handlers: Mapping[str, Handler], retry: RetryPolicy | None = None) -> None:
+        """Consume `filter_subject` (e.g. "order.>") with a durable consumer named after this service."""
+        self._listeners.append((filter_subject, handlers, retry))
+
+    def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._start_hooks.append(hook)
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._stop_hooks.append(hook)
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        if self._use_bus:
+            self._bus = await EventBus.connect(self.settings.nats_url, self.name)
+            if self._mongo is not None:
+                self._outbox = Outbox(self._mongo, self.db.name, self._bus)
+                await self._outbox.ensure_indexes()
+        for hook in self._start_hooks:
+            await hook()
+        if self._outbox is not None:
+            self._outbox.start()  # its first sweep publishes what a crash left behind
+        for filter_subject, handlers, retry in self._listeners:
+            self._consumers.append(await self.bus.consume(self.name, filter_subject, handlers, retry))
+        if self._server is not None:
+            await self._server.start()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(self.settings.grace_seconds)
+        for consumer in self._consumers:
+            await consumer.stop()
+        self._consumers.clear()
+        for hook in reversed(self._stop_hooks):
+            await hook()
+        if self._outbox is not None:
+            await self._outbox.stop()
+        if self._bus is not None:
+            await self._bus.close()
+        if self._mongo is not None:
+            await self._mongo.close()
