@@ -86,3 +86,34 @@ async def test_message_that_keeps_failing_lands_in_dead_letters(bus: EventBus) -
     assert events.decode("expiration.complete", messages[0].data) == expired("poison")
     await asyncio.sleep(0.3)  # terminated: no further delivery
     assert attempts == [1, 2, 3]
+
+
+async def test_dead_letter_can_be_listed_and_replayed(bus: EventBus) -> None:
+    from common.deadletters import list_letters, replay
+
+    calls: list[str] = []
+    healed = asyncio.Event()
+
+    async def handler(message: expiration_pb2.ExpirationComplete, delivery: Delivery) -> Outcome:
+        calls.append(message.order_id)
+        if len(calls) <= 2:
+            raise RuntimeError("database down")
+        healed.set()
+        return Outcome.APPLIED
+
+    await bus.publish(events.EXPIRATION_COMPLETE, expired("o7"), "x7")
+    retry = RetryPolicy(max_attempts=2, first_delay=0.05)
+    consumer = await bus.consume("svc", "expiration.>", {events.EXPIRATION_COMPLETE: handler}, retry)  # type: ignore[dict-item]
+    letters: list[tuple[int, str, str, str]] = []
+    for _ in range(100):
+        letters = await list_letters(bus, 10)
+        if letters:
+            break
+        await asyncio.sleep(0.05)
+    assert [(c, s) for _, c, s, _ in letters] == [("svc", "expiration.complete")]
+    assert "database down" in letters[0][3]
+    assert await replay(bus, letters[0][0]) == "expiration.complete"
+    await asyncio.wait_for(healed.wait(), 10)
+    await consumer.stop()
+    assert calls == ["o7", "o7", "o7"]
+    assert await list_letters(bus, 10) == []

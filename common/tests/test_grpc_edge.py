@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -93,3 +94,32 @@ async def test_domain_errors_map_to_status_codes_and_unexpected_ones_are_masked(
 async def test_health_is_served_without_a_token(stub) -> None:  # type: ignore[no-untyped-def]
     reply = await stub[1].Check(health_pb2.HealthCheckRequest(service="ticketstore.tickets.v1.TicketsService"))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_graceful_stop_reports_not_serving_then_lets_calls_finish(jwt_keys: JwtKeys) -> None:
+    release = asyncio.Event()
+
+    class Slow(tickets_pb2_grpc.TicketsServiceServicer):
+        async def GetTicket(self, request: Any, context: Any) -> tickets_pb2.GetTicketResponse:
+            await release.wait()
+            return tickets_pb2.GetTicketResponse(ticket=tickets_pb2.Ticket(id="late"))
+
+    server = GrpcServer(
+        lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(Slow(), s),
+        ["ticketstore.tickets.v1.TicketsService"],
+        jwt_keys.verifier,
+        "127.0.0.1",
+        0,
+    )
+    await server.start()
+    async with grpc.aio.insecure_channel(server.target) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+        in_flight = asyncio.ensure_future(tickets_pb2_grpc.TicketsServiceStub(channel).GetTicket(
+            tickets_pb2.GetTicketRequest(id="x")))  # fmt: skip
+        await asyncio.sleep(0.1)
+        stopping = asyncio.ensure_future(server.stop(grace=5))
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        release.set()
+        assert (await in_flight).ticket.id == "late"
+        await stopping
