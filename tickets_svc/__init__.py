@@ -1,0 +1,1 @@
+"""tickets_svc: tickets for sale, their status (available, reserved, sold) and versions."""

@@ -1,0 +1,6 @@
+from common.service import run
+from tickets_svc.app import build
+from tickets_svc.settings import TicketsSettings
+
+if __name__ == "__main__":
+    run("tickets_svc", TicketsSettings(), build)

@@ -1,0 +1,45 @@
+"""Wiring: the one place where tickets_svc's parts are built and connected."""
+
+from __future__ import annotations
+
+from common.bus import RetryPolicy
+from common.runtime import Runtime
+from tickets_svc.listeners import OrderListeners
+from tickets_svc.servicer import TicketsServicer
+from tickets_svc.settings import TicketsSettings
+from tickets_svc.store import TicketStore
+from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+
+SERVICE_NAME = tickets_pb2.DESCRIPTOR.services_by_name["TicketsService"].full_name
+
+
+class TicketsApp:
+    def __init__(self, settings: TicketsSettings, *, retry: RetryPolicy | None = None) -> None:
+        self.runtime = Runtime("tickets_svc", settings)
+        runtime = self.runtime
+        self.store = TicketStore(runtime.mongo, settings.mongo_db, lambda: runtime.outbox)
+        servicer = TicketsServicer(self.store)
+        runtime.serve(
+            lambda server: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, server), [SERVICE_NAME]
+        )
+        runtime.listen("order.>", OrderListeners(self.store).handlers(), retry)
+        runtime.on_start(self.store.ensure_indexes)
+        runtime.on_start(self._sweep_outbox_now)
+
+    async def _sweep_outbox_now(self) -> None:
+        """Publish what a crash left in the outbox as soon as the relay starts, not a sweep period later."""
+        self.runtime.outbox.notify()
+
+    @property
+    def target(self) -> str:
+        return self.runtime.server.target
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+
+async def build(settings: TicketsSettings) -> TicketsApp:
+    return TicketsApp(settings)
