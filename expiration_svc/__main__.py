@@ -1,0 +1,6 @@
+from common.service import run
+from expiration_svc.app import build
+from expiration_svc.settings import ExpirationSettings
+
+if __name__ == "__main__":
+    run("expiration_svc", ExpirationSettings(), build)

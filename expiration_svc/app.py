@@ -1,0 +1,86 @@
+"""Wiring: the one place where expiration_svc's parts are built and connected."""
+
+from __future__ import annotations
+
+import logging
+
+from google.protobuf.message import Message
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import RedisError
+
+from common.bus import RetryPolicy
+from common.runtime import Runtime
+from expiration_svc.clock import Clock, SystemClock
+from expiration_svc.listeners import OrderListeners
+from expiration_svc.scheduler import Scheduler
+from expiration_svc.settings import ExpirationSettings
+from expiration_svc.store import TimerStore
+
+log = logging.getLogger(__name__)
+
+
+def connect_redis(url: str) -> Redis:
+    """A client that reconnects by itself (a Redis restart costs a few failed calls, no lost state)."""
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=10,
+        retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=3),
+    )
+
+
+class ExpirationApp:
+    def __init__(
+        self, settings: ExpirationSettings, *, retry: RetryPolicy | None = None, clock: Clock | None = None
+    ) -> None:
+        self.settings = settings
+        self.runtime = Runtime("expiration_svc", settings)
+        self.redis = connect_redis(settings.redis_url)
+        self.store = TimerStore(self.redis, settings.redis_prefix)
+        self.scheduler = Scheduler(
+            self.store,
+            self._publish,
+            clock or SystemClock(),
+            poll_interval=settings.poll_interval_seconds,
+            lease=settings.lease_seconds,
+            batch_size=settings.batch_size,
+            tombstone=settings.tombstone_seconds,
+            retry_delay=settings.retry_seconds,
+        )
+        # No API of its own: the gRPC server carries health checking and reflection, for probes and tooling.
+        self.runtime.serve(lambda server: None, [])
+        self.runtime.listen("order.>", OrderListeners(self.scheduler).handlers(), retry)
+        self.runtime.on_start(self._start_scheduler)
+        self.runtime.on_stop(self.redis.aclose)
+        self.runtime.on_stop(self._stop_scheduler)
+
+    @property
+    def target(self) -> str:
+        return self.runtime.server.target
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+    async def _publish(self, subject: str, message: Message, msg_id: str) -> None:
+        await self.runtime.bus.publish(subject, message, msg_id)
+
+    async def _start_scheduler(self) -> None:
+        try:
+            await self.redis.ping()
+        except RedisError:  # not fatal: the scheduler and the listeners retry until Redis is back
+            log.warning("Redis at %s does not answer yet", self.settings.redis_url, exc_info=True)
+        self.scheduler.start()
+
+    async def _stop_scheduler(self) -> None:
+        await self.scheduler.stop(self.settings.grace_seconds)
+
+
+async def build(settings: ExpirationSettings) -> ExpirationApp:
+    return ExpirationApp(settings)

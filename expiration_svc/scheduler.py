@@ -1,0 +1,197 @@
+"""The scheduler: claims due timers from Redis under a lease, announces `expiration.complete` for each, then
+acknowledges them. Any number of replicas run it at once against one Redis.
+
+- Atomic claim (one Lua script): two replicas never take the same timer at the same time, so each timer is
+  announced once in the normal case.
+- Leased claim: a replica that dies between claim and acknowledgement leaves its timers in `claimed`; they are
+  claimed again once the lease runs out, so a timer is announced at least once, always.
+- The announcement's `Nats-Msg-Id` is `expiration.complete:<order id>`: should a timer still be announced twice
+  (a lease ran out mid-publish), the broker drops the repeat within its duplicate window, and orders_svc treats
+  the event idempotently anyway.
+- No busy loop: between claims it sleeps until the next due time (a timer or a lease end) or one poll interval,
+  whichever comes first, and wakes early when this process adds a timer that is due sooner than its plan.
+
+Expiration has no database to put an outbox in: the `claimed` set plays that role (an announcement is deleted
+only after the broker acknowledged it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import math
+from collections.abc import Awaitable, Callable, Sequence
+
+from google.protobuf.message import Message
+
+from common import events
+from common.timestamps import to_timestamp
+from expiration_svc.clock import Clock
+from expiration_svc.domain import Claim, now_ms, seconds_to_ms, wake_delay
+from expiration_svc.store import TimerStore
+from ticketstore.events.v1 import expiration_pb2
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, Message, str], Awaitable[None]]
+PUBLISH_CONCURRENCY = 128
+MAX_ERROR_BACKOFF = 5.0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: TimerStore,
+        publish: Publish,
+        clock: Clock,
+        *,
+        poll_interval: float = 0.25,
+        lease: float = 30.0,
+        batch_size: int = 500,
+        tombstone: float = 86_400.0,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._publish = publish
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._lease_ms = seconds_to_ms(lease)
+        self._batch_size = batch_size
+        self._tombstone_ms = seconds_to_ms(tombstone)
+        self._retry_ms = seconds_to_ms(retry_delay)
+        self._wake = asyncio.Event()
+        self._planned_wake = math.inf  # clock ms of the next planned claim; inf while a cycle runs
+        self._semaphore = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._in_flight: Claim | None = None
+        # Observability (and what tests assert on): announcements this replica published, claim cycles run.
+        self.published = 0
+        self.cycles = 0
+
+    # --- timers ---
+
+    async def add(self, order_id: str, due: int) -> bool:
+        """Start the timer of an order (due: epoch ms). False when it already exists or the order is closed."""
+        added = await self._store.add(order_id, due)
+        if added and due < self._planned_wake:
+            self._wake.set()
+        return added
+
+    async def add_many(self, timers: Sequence[tuple[str, int]]) -> int:
+        added = await self._store.add_many(timers)
+        if added and min(due for _, due in timers) < self._planned_wake:
+            self._wake.set()
+        return added
+
+    async def drop(self, order_id: str) -> bool:
+        """Stop the timer of an order that was paid or cancelled."""
+        return await self._store.drop(order_id, now_ms(self._clock.now()))
+
+    def wake(self) -> None:
+        """Claim now instead of at the planned time (e.g. after a test moved its clock)."""
+        self._wake.set()
+
+    # --- lifecycle ---
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="expiration-scheduler")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Finish the batch in hand (within `timeout`), then stop. Timers claimed but not announced by then are
+        given back at once, so another replica (or the next start) fires them without waiting for the lease."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        claim, self._in_flight = self._in_flight, None
+        if claim is not None:
+            try:
+                await self._store.reschedule(claim.lease_until, claim.order_ids, now_ms(self._clock.now()))
+            except Exception:  # the lease runs out instead
+                log.warning("could not give back %d claimed timers; they fire after the lease", len(claim.order_ids))
+
+    # --- the loop ---
+
+    async def run_once(self) -> Claim:
+        """One cycle: claim what is due and announce it. Returns the claim (what was taken, what comes next)."""
+        now = now_ms(self._clock.now())
+        claim = await self._store.claim(
+            now, now + self._lease_ms, self._batch_size, forget_closed_before=now - self._tombstone_ms
+        )
+        self.cycles += 1
+        if claim.order_ids:
+            self._in_flight = claim  # given back by stop() should the loop be cancelled while announcing
+            try:
+                await self._fire(claim)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._in_flight = None  # what is left stays leased and is claimed again after the lease
+                raise
+            self._in_flight = None
+        return claim
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            self._wake.clear()
+            self._planned_wake = math.inf  # an add() during this cycle wakes the next sleep at once
+            try:
+                claim = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                delay = min(MAX_ERROR_BACKOFF, self._poll_interval * 2 ** min(failures, 10))
+                log.warning("claiming due timers failed (%d in a row); retrying in %.2f s", failures, delay,
+                            exc_info=failures == 1)  # fmt: skip
+                await self._sleep(delay, now_ms(self._clock.now()))
+                continue
+            if failures:
+                log.info("claiming due timers works again after %d failures", failures)
+                failures = 0
+            if len(claim.order_ids) == self._batch_size:
+                continue  # there may be more due right now
+            now = now_ms(self._clock.now())
+            await self._sleep(wake_delay(now, claim.next_due, self._poll_interval), now)
+
+    async def _sleep(self, seconds: float, now: int) -> None:
+        if self._stopping:
+            return
+        self._planned_wake = now + seconds * 1000
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _fire(self, claim: Claim) -> None:
+        results = await asyncio.gather(*(self._announce(order_id) for order_id in claim.order_ids),
+                                       return_exceptions=True)  # fmt: skip
+        done = [order_id for order_id, r in zip(claim.order_ids, results, strict=True) if r is None]
+        failed = [order_id for order_id, r in zip(claim.order_ids, results, strict=True) if r is not None]
+        now = now_ms(self._clock.now())
+        if done:
+            await self._store.ack(claim.lease_until, done, now)
+        if failed:
+            error = next(r for r in results if r is not None)
+            log.warning("announcing %d expirations failed (%s); retrying in %d ms", len(failed), error, self._retry_ms)
+            await self._store.reschedule(claim.lease_until, failed, now + self._retry_ms)
+
+    async def _announce(self, order_id: str) -> None:
+        message = expiration_pb2.ExpirationComplete(
+            order_id=order_id, occur_time=to_timestamp(dt.datetime.fromtimestamp(self._clock.now(), dt.UTC))
+        )
+        async with self._semaphore:
+            await self._publish(
+                events.EXPIRATION_COMPLETE, message, events.msg_id(events.EXPIRATION_COMPLETE, order_id)
+            )
+        self.published += 1
