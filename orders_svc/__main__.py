@@ -1,0 +1,6 @@
+from common.service import run
+from orders_svc.app import build
+from orders_svc.settings import OrdersSettings
+
+if __name__ == "__main__":
+    run("orders_svc", OrdersSettings(), build)

@@ -1,0 +1,58 @@
+"""Wiring: the one place where orders_svc's parts are built and connected."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from common.bus import RetryPolicy
+from common.runtime import Runtime
+from common.timestamps import utcnow
+from orders_svc.domain import Clock
+from orders_svc.listeners import Listeners
+from orders_svc.servicer import OrdersServicer
+from orders_svc.settings import OrdersSettings
+from orders_svc.store import OrderStore
+from orders_svc.workflow import Orders
+from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
+
+SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
+
+
+class OrdersApp:
+    """`retry` sets the consumers' redelivery policy (tests make EARLY redelivery fast); `clock` is "now"."""
+
+    def __init__(
+        self, settings: OrdersSettings, *, retry: RetryPolicy | None = None, clock: Clock | None = None
+    ) -> None:
+        self.runtime = Runtime("orders_svc", settings)
+        self.clock: Clock = clock or utcnow
+        self.store = OrderStore(self.runtime.mongo, settings.mongo_db, lambda: self.runtime.outbox)
+        self.orders = Orders(self.store, self.clock, dt.timedelta(seconds=settings.order_expiration_seconds))
+        servicer = OrdersServicer(self.orders, self.store)
+        self.runtime.serve(
+            lambda server: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, server), [SERVICE_NAME]
+        )
+        listeners = Listeners(self.store, self.orders)
+        self.runtime.listen("ticket.>", listeners.ticket_handlers(), retry)
+        self.runtime.listen("expiration.>", listeners.expiration_handlers(), retry)
+        self.runtime.listen("payment.>", listeners.payment_handlers(), retry)
+        self.runtime.on_start(self.store.ensure_indexes)
+        self.runtime.on_start(self._publish_leftovers_first)
+
+    async def _publish_leftovers_first(self) -> None:
+        # The relay's first sweep otherwise waits a full sweep period: events a crash left behind go out at start.
+        self.runtime.outbox.notify()
+
+    @property
+    def target(self) -> str:
+        return self.runtime.server.target
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+
+async def build(settings: OrdersSettings) -> OrdersApp:
+    return OrdersApp(settings)

@@ -1,0 +1,172 @@
+"""Order rules, free of I/O: who may order a ticket, and which state changes an order allows.
+
+    CREATED ──cancel / expiry──▶ CANCELLED
+       └──────payment─────────▶ COMPLETE
+Each change adds exactly 1 to the order's version. CREATED and COMPLETE orders hold their ticket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from common.errors import Conflict, Forbidden, InvalidInput
+from common.ids import check_id
+
+Clock = Callable[[], dt.datetime]
+
+MAX_BATCH = 500
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 200
+
+OWN_TICKET = "you cannot buy your own ticket"
+TICKET_RESERVED = "this ticket is reserved by another order"
+TICKET_SOLD = "this ticket is sold"
+TICKET_UNAVAILABLE = "this ticket is not available"
+ORDER_PAID = "a paid order cannot be cancelled"
+NOT_THE_BUYER = "only the buyer can see or change this order"
+
+
+class OrderStatus(enum.StrEnum):
+    CREATED = "CREATED"
+    CANCELLED = "CANCELLED"
+    COMPLETE = "COMPLETE"
+
+
+class TicketStatus(enum.StrEnum):
+    UNKNOWN = "UNKNOWN"
+    AVAILABLE = "AVAILABLE"
+    RESERVED = "RESERVED"
+    SOLD = "SOLD"
+
+    @classmethod
+    def parse(cls, name: str) -> TicketStatus:
+        """From a stored name or a proto enum name (`TICKET_STATUS_RESERVED`); anything else is UNKNOWN."""
+        short = name.removeprefix("TICKET_STATUS_")
+        return cls(short) if short in cls.__members__ else cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class TicketCopy:
+    """Our replica of a ticket, as its events told us."""
+
+    id: str
+    title: str
+    price_cents: int
+    seller_id: str
+    status: TicketStatus
+    version: int
+    order_id: str  # the order holding it (RESERVED or SOLD); "" when AVAILABLE
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    user_id: str
+    ticket_id: str
+    status: OrderStatus
+    price_cents: int
+    expires_at: dt.datetime
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def holds_ticket(self) -> bool:
+        return self.status is not OrderStatus.CANCELLED
+
+
+def to_millis(value: dt.datetime) -> dt.datetime:
+    """`value` in UTC truncated to milliseconds (what MongoDB stores), so it reads back unchanged."""
+    value = value.astimezone(dt.UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def check_orderable(ticket: TicketCopy, buyer_id: str, holder: Order | None) -> None:
+    """Conflict unless `buyer_id` may order `ticket`.
+
+    `holder` is our order named by a RESERVED ticket, if we have it. A RESERVED ticket whose holding order is already
+    cancelled here is only waiting for the tickets service to release it, so it may be ordered again: the ticket lock
+    (one active order per ticket, a unique key) stays the real guard.
+    """
+    if ticket.seller_id == buyer_id:
+        raise Conflict(OWN_TICKET)
+    if ticket.status is TicketStatus.AVAILABLE:
+        return
+    if ticket.status is TicketStatus.RESERVED:
+        if holder is not None and holder.id == ticket.order_id and holder.status is OrderStatus.CANCELLED:
+            return
+        raise Conflict(TICKET_RESERVED)
+    if ticket.status is TicketStatus.SOLD:
+        raise Conflict(TICKET_SOLD)
+    raise Conflict(TICKET_UNAVAILABLE)
+
+
+def new_order(order_id: str, ticket: TicketCopy, buyer_id: str, now: dt.datetime, window: dt.timedelta) -> Order:
+    """A CREATED order at the ticket's current price, expiring `window` after `now`."""
+    now = to_millis(now)
+    return Order(
+        id=order_id,
+        user_id=buyer_id,
+        ticket_id=ticket.id,
+        status=OrderStatus.CREATED,
+        price_cents=ticket.price_cents,
+        expires_at=now + window,
+        version=0,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def check_buyer(order: Order, user_id: str) -> None:
+    if order.user_id != user_id:
+        raise Forbidden(NOT_THE_BUYER)
+
+
+def wants_cancel(order: Order) -> bool:
+    """Asked by the buyer: True when the order must become CANCELLED, False when it already is (unchanged)."""
+    if order.status is OrderStatus.COMPLETE:
+        raise Conflict(ORDER_PAID)
+    return order.status is OrderStatus.CREATED
+
+
+def expires(order: Order) -> bool:
+    """The payment window closed: only an unpaid (CREATED) order is cancelled; a paid one never is."""
+    return order.status is OrderStatus.CREATED
+
+
+def completes(order: Order) -> bool:
+    """A payment arrived: only a CREATED order becomes COMPLETE (a cancelled one is refunded by payments)."""
+    return order.status is OrderStatus.CREATED
+
+
+def cancelled(order: Order, now: dt.datetime) -> Order:
+    return dataclasses.replace(
+        order, status=OrderStatus.CANCELLED, version=order.version + 1, updated_at=to_millis(now)
+    )
+
+
+def completed(order: Order, now: dt.datetime) -> Order:
+    return dataclasses.replace(order, status=OrderStatus.COMPLETE, version=order.version + 1, updated_at=to_millis(now))
+
+
+def page_size(requested: int) -> int:
+    """0 means the default; above the maximum is capped; negative is invalid."""
+    if requested < 0:
+        raise InvalidInput.single("page_size", f"must be 0 to {MAX_PAGE_SIZE}")
+    return DEFAULT_PAGE_SIZE if requested == 0 else min(requested, MAX_PAGE_SIZE)
+
+
+def batch_ids(ids: Sequence[str]) -> list[str]:
+    """The distinct well-formed ids of a batch read (malformed ones cannot name an order, so they are left out)."""
+    if len(ids) > MAX_BATCH:
+        raise InvalidInput.single("ids", f"at most {MAX_BATCH} ids")
+    wanted: list[str] = []
+    for value in dict.fromkeys(ids):
+        try:
+            wanted.append(check_id(value, "ids"))
+        except InvalidInput:
+            continue
+    return wanted

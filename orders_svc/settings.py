@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from common.settings import MongoSettings
+
+
+class OrdersSettings(MongoSettings):
+    grpc_port: int = 50053
+    mongo_db: str = "orders"
+    # How long a new order holds its ticket before it is cancelled unless paid (ORDER_EXPIRATION_SECONDS).
+    order_expiration_seconds: int = Field(default=900, gt=0)
