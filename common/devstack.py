@@ -66,10 +66,6 @@ class Child:
             self.log.close()
 
 
-def say(message: str) -> None:
-    print(f"[make dev] {message}", flush=True)
-
-
 def take_lock() -> IO[str]:
     DEV_DIR.mkdir(parents=True, exist_ok=True)
     handle = (DEV_DIR / "devstack.lock").open("w")
@@ -91,33 +87,98 @@ def check_ports_free(ports: dict[str, int]) -> None:
         sys.exit(1)
 
 
-def start_infrastructure(env: dict[str, str]) -> list[servers.RunningServer]:
-    started: list[servers.RunningServer] = []
-    wanted = {
-        "nats": ("NATS_URL", servers.start_nats),
-        "redis": ("REDIS_URL", servers.start_redis),
-        "mongo": ("MONGO_URL", servers.start_mongo),
-        "stripe": ("STRIPE_API_BASE", servers.start_stripe),
-    }
-    check_ports_free({name: DEV_PORTS[name] for name, (var, _) in wanted.items() if var not in os.environ})
-    for name, (variable, start) in wanted.items():
-        if variable in os.environ:
-            say(f"{name}: using {variable}={os.environ[variable]}")
-            continue
-        server = start(DEV_DIR / name, DEV_PORTS[name])
-        started.append(server)
-        env[variable] = server.url
-        say(f"{name}: {server.url} (data in .dev/{name})")
-    return started
+@dataclass
+class Stack:
+    """The servers, services and gateway on chosen ports; `make dev` and the end-to-end tests both run this."""
+
+    data_dir: Path
+    ports: dict[str, int]  # nats, redis, mongo, stripe, every service name, gateway
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    servers: list[servers.RunningServer] = field(default_factory=list)
+    children: dict[str, Child] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, env: dict[str, str]) -> Stack:
+        names = ["nats", "redis", "mongo", "stripe", *SERVICE_PORTS, "gateway"]
+        return cls(data_dir, {name: servers.free_port() for name in names}, env)
+
+    def start_infrastructure(self) -> None:
+        wanted = {
+            "nats": ("NATS_URL", servers.start_nats),
+            "redis": ("REDIS_URL", servers.start_redis),
+            "mongo": ("MONGO_URL", servers.start_mongo),
+            "stripe": ("STRIPE_API_BASE", servers.start_stripe),
+        }
+        check_ports_free({name: self.ports[name] for name, (var, _) in wanted.items() if var not in self.env})
+        for name, (variable, start) in wanted.items():
+            if variable in self.env:
+                say(f"{name}: using {variable}={self.env[variable]}")
+                continue
+            server = start(self.data_dir / name, self.ports[name])
+            self.servers.append(server)
+            self.env[variable] = server.url
+            say(f"{name}: {server.url} (data in {self.data_dir / name})")
+
+    def service_env(self) -> dict[str, str]:
+        env = dict(self.env)
+        env.setdefault("ENVIRONMENT", "dev")
+        env.setdefault("STRIPE_API_KEY", "sk_test_local_emulator")
+        for name in SERVICE_PORTS:
+            env[f"{name.removesuffix('_svc').upper()}_GRPC_TARGET"] = f"127.0.0.1:{self.ports[name]}"
+        return env
+
+    def start_services(self) -> None:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = self.service_env()
+        check_ports_free({name: self.ports[name] for name in [*SERVICE_PORTS, "gateway"]})
+        for name in SERVICE_PORTS:
+            port_env = {"GRPC_PORT": str(self.ports[name])}
+            self.children[name] = Child(name, [sys.executable, "-m", name], {**env, **port_env}, logs / f"{name}.log")
+        gateway_env = {**env, "GATEWAY_PORT": str(self.ports["gateway"])}
+        self.children["gateway"] = Child(
+            "gateway", [sys.executable, "-m", "gateway"], gateway_env, logs / "gateway.log"
+        )
+        for child in self.children.values():
+            child.start()
+
+    async def wait_healthy(self, names: list[str] | None = None, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(names or self.children)
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                child = self.children[name]
+                if child.process is not None and child.process.poll() is not None:
+                    raise RuntimeError(f"{name} exited during start-up; see {child.log_path}")
+                port = self.ports[name]
+                ok = healthy_http(port) if name == "gateway" else await healthy_grpc(port)
+                if ok:
+                    pending.discard(name)
+                    say(f"{name}: healthy")
+            await asyncio.sleep(0.2)
+        if pending:
+            raise RuntimeError(f"not healthy after {timeout:.0f} s: {', '.join(sorted(pending))}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service, as a crash would."""
+        process = self.children[name].process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    def restart(self, name: str) -> None:
+        self.kill(name)
+        self.children[name].start()
+
+    def stop(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.stop()
+        for server in reversed(self.servers):
+            server.stop()
 
 
-def service_env(base: dict[str, str]) -> dict[str, str]:
-    env = dict(base)
-    env.setdefault("ENVIRONMENT", "dev")
-    env.setdefault("STRIPE_API_KEY", "sk_test_local_emulator")
-    for name, port in SERVICE_PORTS.items():
-        env[f"{name.removesuffix('_svc').upper()}_GRPC_TARGET"] = f"127.0.0.1:{port}"
-    return env
+def say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
 
 
 async def healthy_grpc(port: int) -> bool:
@@ -135,25 +196,6 @@ def healthy_http(port: int) -> bool:
             return bool(reply.status == 200)
     except OSError:
         return False
-
-
-async def wait_healthy(children: list[Child], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    pending = {child.name for child in children}
-    while pending and time.monotonic() < deadline:
-        for child in children:
-            if child.name not in pending:
-                continue
-            if child.process is not None and child.process.poll() is not None:
-                raise RuntimeError(f"{child.name} exited during start-up; see {child.log_path}")
-            port = SERVICE_PORTS.get(child.name, GATEWAY_PORT)
-            ok = healthy_http(port) if child.name == "gateway" else await healthy_grpc(port)
-            if ok:
-                pending.discard(child.name)
-                say(f"{child.name}: healthy")
-        await asyncio.sleep(0.3)
-    if pending:
-        raise RuntimeError(f"not healthy after {timeout:.0f} s: {', '.join(sorted(pending))}")
 
 
 async def supervise(children: list[Child], stop: asyncio.Event) -> None:
@@ -184,41 +226,28 @@ async def supervise(children: list[Child], stop: asyncio.Event) -> None:
 
 async def main() -> int:
     lock = take_lock()
-    logs = DEV_DIR / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    infrastructure = start_infrastructure(env)
-    env = service_env(env)
-    children = [
-        Child(name, [sys.executable, "-m", name], {**env, "GRPC_PORT": str(port)}, logs / f"{name}.log")
-        for name, port in SERVICE_PORTS.items()
-    ]
-    children.append(Child("gateway", [sys.executable, "-m", "gateway"],
-                          {**env, "GATEWAY_PORT": str(GATEWAY_PORT)}, logs / "gateway.log"))  # fmt: skip
+    ports = {**DEV_PORTS, **SERVICE_PORTS, "gateway": GATEWAY_PORT}
+    stack = Stack(DEV_DIR, ports)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     code = 0
     try:
-        check_ports_free({c.name: SERVICE_PORTS.get(c.name, GATEWAY_PORT) for c in children})
-        for child in children:
-            child.start()
-        await wait_healthy(children)
+        stack.start_infrastructure()
+        stack.start_services()
+        await stack.wait_healthy()
         say("")
         say(f"GraphiQL:  http://127.0.0.1:{GATEWAY_PORT}/graphql")
-        say(f"logs:      {logs}/<service>.log   data: {DEV_DIR}")
+        say(f"logs:      {DEV_DIR / 'logs'}/<service>.log   data: {DEV_DIR}")
         say("Ctrl-C stops everything (data is kept).")
-        await supervise(children, stop)
+        await supervise(list(stack.children.values()), stop)
     except RuntimeError as error:
         say(f"!!! {error}")
         code = 1
     finally:
         say("stopping...")
-        for child in reversed(children):
-            child.stop()
-        for server in reversed(infrastructure):
-            server.stop()
+        stack.stop()
         lock.close()
         say("stopped")
     return code
