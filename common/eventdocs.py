@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 
@@ -28,7 +29,7 @@ def message_comments() -> dict[str, str]:
     return found
 
 
-def _type_name(field: FieldDescriptor) -> str:
+def _type_name(field: Any) -> str:  # a FieldDescriptor (the C and Python classes differ in stubs)
     if field.message_type is not None:
         return field.message_type.full_name
     if field.enum_type is not None:
