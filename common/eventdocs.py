@@ -31,9 +31,9 @@ def message_comments() -> dict[str, str]:
 
 def _type_name(field: Any) -> str:  # a FieldDescriptor (the C and Python classes differ in stubs)
     if field.message_type is not None:
-        return field.message_type.full_name
+        return str(field.message_type.full_name)
     if field.enum_type is not None:
-        return field.enum_type.full_name
+        return str(field.enum_type.full_name)
     names = {FieldDescriptor.TYPE_STRING: "string", FieldDescriptor.TYPE_INT64: "int64",
              FieldDescriptor.TYPE_INT32: "int32", FieldDescriptor.TYPE_BOOL: "bool"}  # fmt: skip
     return names.get(field.type, str(field.type))
