@@ -1,0 +1,61 @@
+"""Wiring: the one place where payments_svc's parts are built and connected."""
+
+from __future__ import annotations
+
+from common.bus import RetryPolicy
+from common.runtime import Runtime
+from common.timestamps import utcnow
+from payments_svc.listeners import OrderListeners
+from payments_svc.processor import Clock, PaymentProcessor
+from payments_svc.servicer import PaymentsServicer
+from payments_svc.settings import PaymentsSettings
+from payments_svc.store import PaymentsStore
+from payments_svc.stripe_gateway import StripeGateway
+from ticketstore.payments.v1 import payments_pb2, payments_pb2_grpc
+
+SERVICE_NAME = payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name
+
+
+class PaymentsApp:
+    """payments_svc. `stripe` replaces the gateway built from settings (the app closes it on stop)."""
+
+    def __init__(
+        self,
+        settings: PaymentsSettings,
+        *,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        stripe: StripeGateway | None = None,
+    ) -> None:
+        self.runtime = Runtime("payments_svc", settings)
+        self.store = PaymentsStore(self.runtime.mongo, settings.mongo_db)
+        self.stripe = stripe or StripeGateway.from_settings(settings)
+        self.processor = PaymentProcessor(
+            self.store,
+            self.stripe,
+            lambda: self.runtime.outbox,
+            clock=clock or utcnow,
+            lease_seconds=settings.payment_lease_seconds,
+            lease_wait_seconds=settings.payment_lease_wait_seconds,
+        )
+        servicer = PaymentsServicer(self.store, self.processor)
+        self.runtime.serve(
+            lambda server: payments_pb2_grpc.add_PaymentsServiceServicer_to_server(servicer, server), [SERVICE_NAME]
+        )
+        self.runtime.listen("order.>", OrderListeners(self.store, self.processor).handlers(), retry)
+        self.runtime.on_start(self.store.ensure_indexes)
+        self.runtime.on_stop(self.stripe.close)
+
+    @property
+    def target(self) -> str:
+        return self.runtime.server.target
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+
+async def build(settings: PaymentsSettings) -> PaymentsApp:
+    return PaymentsApp(settings)

@@ -1,0 +1,260 @@
+"""Charging and refunding, at most once per order.
+
+Every Stripe call that can move money for an order happens while holding that order's lease: a conditional
+update on its `intents` record claims it for `lease_seconds` (renewed before each charge or refund). So two
+requests never confirm, cancel or refund for the same order at the same time, whatever the emulator or Stripe
+does with idempotency keys, and a crashed holder only blocks the order until its lease expires.
+
+Each order uses one PaymentIntent at a time (stored before it is confirmed, reused on retry). A declined or dead
+intent is cancelled and replaced by a fresh one (attempt + 1), so the order stays payable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from common import events
+from common.errors import Conflict, InvalidInput, NotFound, PaymentFailed
+from common.ids import new_id
+from common.mongo import in_transaction
+from common.outbox import Outbox
+from common.timestamps import to_timestamp, utcnow
+from payments_svc import domain
+from payments_svc.domain import IntentAction, OrderCopy, OrderStatus
+from payments_svc.store import IntentRecord, PaymentRecord, PaymentsStore
+from payments_svc.stripe_gateway import CardDeclined, Intent, StripeGateway, UnknownPaymentMethod
+from ticketstore.events.v1 import payments_pb2
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+LEASE_POLL_SECONDS = 0.05
+MAX_INTENT_ROUNDS = 4  # a stored intent, a replacement for a dead one, and a lost race: never an endless loop
+
+
+class LeaseBusy(Exception):
+    """Another request kept the order's lease longer than we were willing to wait."""
+
+
+class LeaseLost(Exception):
+    """Our lease expired and someone else took it: stop before calling Stripe again."""
+
+
+class Lease:
+    def __init__(self, store: PaymentsStore, order_id: str, owner: str, seconds: float) -> None:
+        self._store = store
+        self.order_id = order_id
+        self.owner = owner
+        self._seconds = seconds
+
+    async def renew(self) -> None:
+        """Called right before each Stripe call that moves money, so it runs with a full lease."""
+        until = utcnow() + dt.timedelta(seconds=self._seconds)
+        if not await self._store.renew_lease(self.order_id, self.owner, until):
+            raise LeaseLost(f"lost the payment lease of order {self.order_id}")
+
+
+class PaymentProcessor:
+    def __init__(
+        self,
+        store: PaymentsStore,
+        stripe: StripeGateway,
+        outbox: Callable[[], Outbox],
+        *,
+        clock: Clock = utcnow,
+        lease_seconds: float = 60.0,
+        lease_wait_seconds: float = 20.0,
+    ) -> None:
+        self._store = store
+        self._stripe = stripe
+        self._outbox = outbox
+        self._clock = clock
+        self._lease_seconds = lease_seconds
+        self._lease_wait_seconds = lease_wait_seconds
+
+    # --- paying ---
+
+    async def pay(self, caller_id: str, order_id: str, payment_method: str) -> PaymentRecord:
+        await self._check_payable(order_id, caller_id)  # cheap refusals first, without waiting for a lease
+        try:
+            async with self._lease(order_id, create=True) as lease:
+                order = await self._check_payable(order_id, caller_id)  # what the lease holder before us did counts
+                return await self._charge(order, payment_method, lease)
+        except LeaseBusy as error:
+            raise Conflict("another payment of this order is in progress; try again shortly") from error
+
+    async def _check_payable(self, order_id: str, caller_id: str) -> OrderCopy:
+        order = await self._store.order(order_id)
+        if order is None:
+            raise NotFound("order not found")
+        paid = await self._store.payment_by_order(order_id) is not None
+        domain.check_payable(order, caller_id, self._clock(), paid=paid)
+        return order
+
+    async def _charge(self, order: OrderCopy, payment_method: str, lease: Lease) -> PaymentRecord:
+        for _ in range(MAX_INTENT_ROUNDS):
+            record = await self._store.intent(order.id)
+            assert record is not None  # created with the lease
+            intent = await self._current_intent(order, record, lease)
+            if intent is None:
+                continue  # lost a race for the intent record: read it again
+            action = domain.next_action(intent.status, failed_before=intent.failed_before)
+            if action is IntentAction.RECORD:
+                return await self._record(order, intent, lease)
+            if action is IntentAction.WAIT:
+                raise Conflict("the payment of this order is still processing; try again shortly")
+            if action is IntentAction.RESTART:
+                await self._restart(record, intent)
+                continue
+            return await self._confirm(order, record, intent, payment_method, lease)
+        raise RuntimeError(f"order {order.id}: no usable PaymentIntent after {MAX_INTENT_ROUNDS} rounds")
+
+    async def _current_intent(self, order: OrderCopy, record: IntentRecord, lease: Lease) -> Intent | None:
+        """The intent this attempt uses: the stored one, or a new one stored before anything confirms it."""
+        if record.stripe_id is not None:
+            stored = await self._stripe.retrieve(record.stripe_id)
+            if stored is None:  # unknown to Stripe (an emulator that was reset): start a fresh attempt
+                log.warning("order %s: PaymentIntent %s is unknown to Stripe", order.id, record.stripe_id)
+                await self._store.next_attempt(order.id, record.attempt)
+            return stored
+        await lease.renew()
+        created = await self._stripe.create_intent(
+            order.id, order.price_cents, domain.create_key(order.id, record.attempt)
+        )
+        if await self._store.set_intent(order.id, record.attempt, created.id):
+            return created
+        # Someone stored another intent for this attempt first (our lease must have expired): keep theirs.
+        log.warning("order %s: PaymentIntent %s lost the race; cancelling it", order.id, created.id)
+        await self._stripe.cancel(created)
+        return None
+
+    async def _restart(self, record: IntentRecord, intent: Intent) -> None:
+        await self._stripe.cancel(intent)
+        await self._store.next_attempt(record.order_id, record.attempt)
+
+    async def _confirm(
+        self, order: OrderCopy, record: IntentRecord, intent: Intent, payment_method: str, lease: Lease
+    ) -> PaymentRecord:
+        await lease.renew()
+        key = domain.confirm_key(order.id, record.attempt, payment_method)
+        try:
+            confirmed = await self._stripe.confirm(intent.id, payment_method, key)
+        except CardDeclined as declined:
+            await self._restart(record, intent)  # the order stays payable, with a fresh intent next time
+            raise PaymentFailed(domain.declined_message(declined.message)) from declined
+        except UnknownPaymentMethod as error:
+            raise InvalidInput.single("payment_method", "unknown payment method") from error
+        except Exception:
+            # The outcome is unknown (timeout, connection lost, ...): Stripe's view decides, now or on a retry.
+            checked = await self._stripe.retrieve(intent.id)
+            if checked is None or checked.status != "succeeded":
+                raise
+            confirmed = checked
+        if confirmed.status == "succeeded":
+            return await self._record(order, confirmed, lease)
+        if confirmed.status == "processing":
+            raise Conflict("the payment of this order is still processing; try again shortly")
+        await self._restart(record, confirmed)
+        if confirmed.status == "requires_action":
+            raise PaymentFailed("card declined: it requires authentication (3-D Secure), which is not supported")
+        raise PaymentFailed(f"card declined: payment ended as {confirmed.status}")
+
+    async def _record(self, order: OrderCopy, intent: Intent, lease: Lease) -> PaymentRecord:
+        """The charge succeeded: store the payment with its event (one transaction), then make sure the order
+        was not cancelled meanwhile (if it was, refund and say so)."""
+        if intent.amount != order.price_cents or intent.currency != domain.CURRENCY:
+            raise RuntimeError(f"order {order.id}: PaymentIntent {intent.id} charged {intent.amount} {intent.currency}")
+        payment = PaymentRecord(new_id(), order.id, intent.id, intent.amount, self._clock())
+        message = payments_pb2.PaymentCreated(
+            payment_id=payment.id,
+            order_id=order.id,
+            stripe_id=intent.id,
+            amount_cents=intent.amount,
+            version=0,
+            occur_time=to_timestamp(payment.created_at),
+        )
+
+        async def work(session: AsyncClientSession) -> None:
+            await self._store.insert_payment(payment, session)
+            await self._outbox().add(session, events.PAYMENT_CREATED, message, payment.id, 0)
+
+        try:
+            await in_transaction(self._store.client, work)
+        except DuplicateKeyError:
+            existing = await self._store.payment_by_order(order.id)
+            if existing is None:
+                raise
+            payment = existing
+        else:
+            self._outbox().notify()
+        current = await self._store.order(order.id)
+        if current is not None and current.status is OrderStatus.CANCELLED:
+            await self._refund(payment, lease)
+            raise Conflict("order was cancelled; the charge was refunded")
+        return payment
+
+    # --- refunding ---
+
+    async def settle_cancelled(self, order_id: str) -> None:
+        """The order is cancelled: refund its charge if it has one. Idempotent; raises to be retried later."""
+        order = await self._store.order(order_id)
+        if order is None or order.status is not OrderStatus.CANCELLED:
+            return
+        if await self._store.intent(order_id) is None:
+            return  # nobody ever started paying it (a payer creates this record before checking the order)
+        async with self._lease(order_id, create=False) as lease:
+            payment = await self._store.payment_by_order(order_id)
+            if payment is not None:
+                if not payment.refunded:
+                    await self._refund(payment, lease)
+                return
+            record = await self._store.intent(order_id)
+            if record is None or record.stripe_id is None:
+                return
+            intent = await self._stripe.retrieve(record.stripe_id)
+            if intent is None:
+                return
+            if intent.status == "succeeded":
+                # Charged, but the payer stopped before recording it (a crash): record it, then refund.
+                log.warning("order %s: unrecorded charge %s found after cancellation", order_id, intent.id)
+                payment = PaymentRecord(new_id(), order_id, intent.id, intent.amount, self._clock())
+                with contextlib.suppress(DuplicateKeyError):
+                    await self._store.insert_payment(payment)
+                await self._refund(payment, lease)
+            else:
+                await self._stripe.cancel(intent)  # it can never be charged for this order now
+
+    async def _refund(self, payment: PaymentRecord, lease: Lease) -> PaymentRecord:
+        await lease.renew()
+        refund_id = await self._stripe.refund(payment.stripe_id, domain.refund_key(payment.stripe_id))
+        refunded = await self._store.mark_refunded(payment.id, refund_id, self._clock())
+        log.info("order %s: charge %s refunded (%s)", payment.order_id, payment.stripe_id, refund_id)
+        return refunded
+
+    # --- the lease ---
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, order_id: str, *, create: bool) -> AsyncIterator[Lease]:
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + self._lease_wait_seconds
+        while True:
+            now = utcnow()
+            until = now + dt.timedelta(seconds=self._lease_seconds)
+            if await self._store.claim_lease(order_id, owner, now, until, create=create):
+                break
+            if time.monotonic() >= deadline:
+                raise LeaseBusy(f"the payment lease of order {order_id} is taken")
+            await asyncio.sleep(LEASE_POLL_SECONDS)
+        try:
+            yield Lease(self._store, order_id, owner, self._lease_seconds)
+        finally:
+            await self._store.release_lease(order_id, owner)

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+import pytest
+import pytest_asyncio
+import stripe
+
+from common.testing.plugin import JwtKeys
+from common.testing.servers import RunningServer
+from payments_svc.app import PaymentsApp
+from payments_svc.settings import PaymentsSettings
+from payments_svc.stripe_gateway import StripeGateway
+from payments_svc.tests.helpers import FAST_RETRY, ManualClock
+from ticketstore.payments.v1 import payments_pb2_grpc
+
+StartApp = Callable[..., Awaitable[PaymentsApp]]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def payments_settings(
+    mongo_server: RunningServer,
+    mongo_db: str,
+    nats_server: RunningServer,
+    stripe_server: RunningServer,
+    jwt_keys: JwtKeys,
+) -> PaymentsSettings:
+    return PaymentsSettings(
+        environment="test",
+        grpc_port=0,
+        mongo_url=mongo_server.url,
+        mongo_db=mongo_db,
+        nats_url=nats_server.url,
+        jwt_public_key_file=jwt_keys.public_key_file,
+        stripe_api_base=stripe_server.url,
+        grace_seconds=1,
+        payment_lease_wait_seconds=10,
+    )
+
+
+@pytest_asyncio.fixture
+async def start_app(payments_settings: PaymentsSettings, clock: ManualClock) -> AsyncIterator[StartApp]:
+    """Starts a PaymentsApp (optionally with another Stripe gateway or settings); stops them all afterwards."""
+    apps: list[PaymentsApp] = []
+
+    async def start(gateway: StripeGateway | None = None, **overrides: object) -> PaymentsApp:
+        settings = payments_settings.model_copy(update=overrides) if overrides else payments_settings
+        app = PaymentsApp(settings, retry=FAST_RETRY, clock=clock, stripe=gateway)
+        await app.start()
+        apps.append(app)
+        return app
+
+    yield start
+    for app in reversed(apps):
+        await app.stop()
+
+
+@pytest_asyncio.fixture
+async def payments_app(start_app: StartApp) -> PaymentsApp:
+    return await start_app()
+
+
+@pytest_asyncio.fixture
+async def payments(payments_app: PaymentsApp) -> AsyncIterator[payments_pb2_grpc.PaymentsServiceStub]:
+    async with grpc.aio.insecure_channel(payments_app.target) as channel:
+        yield payments_pb2_grpc.PaymentsServiceStub(channel)
+
+
+@pytest_asyncio.fixture
+async def stripe_api(payments_settings: PaymentsSettings) -> AsyncIterator[stripe.StripeClient]:
+    """Our own view of the emulator, to check what really happened at 'Stripe'."""
+    gateway = StripeGateway.from_settings(payments_settings)
+    yield gateway.client
+    await gateway.close()

@@ -1,0 +1,137 @@
+"""Test helpers: seeding the order replica through real ORDERS events, polling, and looking at Stripe."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import stripe
+
+from common import events
+from common.bus import EventBus, RetryPolicy
+from common.ids import new_id
+from common.testing.plugin import JwtKeys
+from common.timestamps import to_timestamp, utcnow
+from payments_svc.app import PaymentsApp
+from payments_svc.domain import OrderCopy, OrderStatus
+from ticketstore.events.v1 import orders_pb2, payments_pb2
+
+T = TypeVar("T")
+FAST_RETRY = RetryPolicy(max_attempts=30, first_delay=0.05, max_delay=0.3, ack_wait=30)
+VISA = "pm_card_visa"
+
+
+class ManualClock:
+    """Now, shifted by what the test says."""
+
+    def __init__(self) -> None:
+        self.shift = dt.timedelta(0)
+
+    def __call__(self) -> dt.datetime:
+        return utcnow() + self.shift
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy, within a bounded deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Buyer:
+    user_id: str
+    token: str
+
+
+def new_buyer(jwt_keys: JwtKeys) -> Buyer:
+    user_id = new_id()
+    return Buyer(user_id, jwt_keys.issuer.issue(user_id, f"{user_id}@example.com").token)
+
+
+@dataclass
+class OrderSeed:
+    user_id: str
+    price_cents: int = 2500
+    id: str = field(default_factory=new_id)
+    ticket_id: str = field(default_factory=new_id)
+    expires_at: dt.datetime = field(default_factory=lambda: utcnow() + dt.timedelta(minutes=15))
+
+
+async def publish_created(bus: EventBus, order: OrderSeed) -> None:
+    message = orders_pb2.OrderCreated(
+        order_id=order.id,
+        user_id=order.user_id,
+        ticket_id=order.ticket_id,
+        price_cents=order.price_cents,
+        expire_time=to_timestamp(order.expires_at),
+        version=0,
+        occur_time=to_timestamp(utcnow()),
+    )
+    await bus.publish(events.ORDER_CREATED, message, events.msg_id(events.ORDER_CREATED, order.id, 0))
+
+
+async def publish_cancelled(bus: EventBus, order: OrderSeed, version: int = 1) -> None:
+    message = orders_pb2.OrderCancelled(
+        order_id=order.id, user_id=order.user_id, ticket_id=order.ticket_id, version=version,
+        occur_time=to_timestamp(utcnow()),
+    )  # fmt: skip
+    await bus.publish(events.ORDER_CANCELLED, message, events.msg_id(events.ORDER_CANCELLED, order.id, version))
+
+
+async def publish_completed(bus: EventBus, order: OrderSeed, version: int = 1) -> None:
+    message = orders_pb2.OrderCompleted(
+        order_id=order.id, user_id=order.user_id, ticket_id=order.ticket_id, version=version,
+        occur_time=to_timestamp(utcnow()),
+    )  # fmt: skip
+    await bus.publish(events.ORDER_COMPLETED, message, events.msg_id(events.ORDER_COMPLETED, order.id, version))
+
+
+async def replica_at(app: PaymentsApp, order_id: str, version: int, status: OrderStatus) -> OrderCopy:
+    async def check() -> OrderCopy | None:
+        copy = await app.store.order(order_id)
+        return copy if copy is not None and copy.version == version and copy.status is status else None
+
+    return await eventually(check, what=f"order {order_id} v{version} {status} in the replica")
+
+
+async def seed_order(bus: EventBus, app: PaymentsApp, order: OrderSeed) -> OrderSeed:
+    await publish_created(bus, order)
+    await replica_at(app, order.id, 0, OrderStatus.CREATED)
+    return order
+
+
+async def payment_events(bus: EventBus) -> list[payments_pb2.PaymentCreated]:
+    """Every payment.created held by the PAYMENTS stream (each test has its own NATS server)."""
+    info = await bus.js.stream_info("PAYMENTS")
+    if not info.state.messages:
+        return []
+    found = []
+    for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+        message = await bus.js.get_msg("PAYMENTS", sequence)
+        assert message.subject == events.PAYMENT_CREATED
+        found.append(payments_pb2.PaymentCreated.FromString(message.data or b""))
+    return found
+
+
+async def intents_of(api: stripe.StripeClient, order_id: str) -> list[stripe.PaymentIntent]:
+    """Every PaymentIntent the emulator holds for `order_id` (by the metadata we set)."""
+    page = await api.v1.payment_intents.list_async({"limit": 100})
+    return [pi async for pi in page.auto_paging_iter() if pi.metadata.to_dict().get("order_id") == order_id]
+
+
+async def declining_card(api: stripe.StripeClient) -> str:
+    """A PaymentMethod whose charges the emulator declines."""
+    method = await api.v1.payment_methods.create_async(
+        {"type": "card", "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+    )
+    return method.id
