@@ -3,7 +3,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -15,6 +16,7 @@ from google.protobuf.message import Message
 from common import events
 from common.bus import EventBus, RetryPolicy
 from common.ids import new_id
+from common.testing import servers
 from common.testing.grpc import bearer
 from common.testing.plugin import JwtKeys
 from common.testing.servers import RunningServer
@@ -75,36 +77,56 @@ def user(jwt_keys: JwtKeys) -> Callable[[], User]:
     return make
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+# One app per test module (real servers, fresh ids in every test): starting and stopping the app costs about two
+# seconds (its three consumers stop one after the other), so tests share it; each test only looks at its own ids.
+# A test that needs pristine servers (the crash test) builds its own from the plugin's per-test fixtures.
 
 
-@pytest.fixture
-def settings(
-    mongo_server: RunningServer, mongo_db: str, nats_server: RunningServer, jwt_keys: JwtKeys
-) -> OrdersSettings:
+def make_settings(mongo_url: str, mongo_db: str, nats_url: str, jwt_keys: JwtKeys) -> OrdersSettings:
     return OrdersSettings(
         environment="test",
         grpc_port=0,
-        mongo_url=mongo_server.url,
+        mongo_url=mongo_url,
         mongo_db=mongo_db,
-        nats_url=nats_server.url,
+        nats_url=nats_url,
         jwt_public_key_file=jwt_keys.public_key_file,
         grace_seconds=1,
         order_expiration_seconds=120,
     )
 
 
-@pytest_asyncio.fixture
-async def app(settings: OrdersSettings, clock: FakeClock) -> AsyncIterator[OrdersApp]:
+@pytest.fixture(scope="module")
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="module")
+def module_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = servers.start_nats(tmp_path_factory.mktemp("nats"), cleanup_dir=True)
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def events_bus(module_nats: RunningServer) -> AsyncIterator[EventBus]:
+    """The module's JetStream, as the other services see it."""
+    event_bus = await EventBus.connect(module_nats.url, "test")
+    yield event_bus
+    await event_bus.close()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def app(
+    mongo_server: RunningServer, module_nats: RunningServer, jwt_keys: JwtKeys, clock: FakeClock
+) -> AsyncIterator[OrdersApp]:
+    settings = make_settings(mongo_server.url, f"t_{uuid.uuid4().hex[:12]}", module_nats.url, jwt_keys)
     orders_app = OrdersApp(settings, retry=FAST_RETRY, clock=clock)
     await orders_app.start()
     yield orders_app
     await orders_app.stop()
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(scope="module")
 async def orders(app: OrdersApp) -> AsyncIterator[orders_pb2_grpc.OrdersServiceStub]:
     async with grpc.aio.insecure_channel(app.target) as channel:
         yield orders_pb2_grpc.OrdersServiceStub(channel)
@@ -123,8 +145,10 @@ async def publish_ticket(
     title: str = "Concert",
     price_cents: int = 2_500,
     order_id: str = "",
+    msg_id: str | None = None,
 ) -> None:
-    """ticket.created for version 0, ticket.updated for later versions, with tickets_svc's dedup id."""
+    """ticket.created for version 0, ticket.updated for later versions, with tickets_svc's dedup id (or `msg_id`,
+    to get a redelivery past the broker's dedup)."""
     message: Message
     if version == 0:
         subject = events.TICKET_CREATED
@@ -142,7 +166,7 @@ async def publish_ticket(
             order_id=order_id,
             version=version,
         )
-    await bus.publish(subject, message, events.msg_id(subject, ticket_id, version))
+    await bus.publish(subject, message, msg_id or events.msg_id(subject, ticket_id, version))
 
 
 async def replica_at(app: OrdersApp, ticket_id: str, version: int) -> TicketCopy:
@@ -173,11 +197,15 @@ async def stream_events(bus: EventBus, stream: str = "ORDERS") -> list[tuple[str
     return found
 
 
-async def published(app: OrdersApp, bus: EventBus) -> list[tuple[str, Message]]:
-    """The ORDERS stream once the outbox has nothing left to publish."""
+async def published(app: OrdersApp, bus: EventBus, order_ids: Iterable[str] | None = None) -> list[tuple[str, Message]]:
+    """The ORDERS stream (only the events of `order_ids`, if given) once the outbox has nothing left to publish."""
 
     async def drained() -> bool:
         return await app.runtime.db["outbox"].count_documents({}) == 0
 
     await wait_for(drained, "the outbox to drain")
-    return await stream_events(bus)
+    found = await stream_events(bus)
+    if order_ids is None:
+        return found
+    wanted = set(order_ids)
+    return [(subject, m) for subject, m in found if getattr(m, "order_id", None) in wanted]
