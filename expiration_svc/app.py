@@ -38,6 +38,7 @@ class ExpirationApp:
         self, settings: ExpirationSettings, *, retry: RetryPolicy | None = None, clock: Clock | None = None
     ) -> None:
         self.settings = settings
+        self._running = False
         self.runtime = Runtime("expiration_svc", settings)
         self.redis = connect_redis(settings.redis_url)
         self.store = TimerStore(self.redis, settings.redis_prefix)
@@ -63,10 +64,14 @@ class ExpirationApp:
         return self.runtime.server.target
 
     async def start(self) -> None:
+        self._running = True
         await self.runtime.start()
 
     async def stop(self) -> None:
-        await self.runtime.stop()
+        """Stop serving and consuming, finish the batch in hand, close Redis. A second call does nothing."""
+        if self._running:
+            self._running = False
+            await self.runtime.stop()
 
     async def _publish(self, subject: str, message: Message, msg_id: str) -> None:
         await self.runtime.bus.publish(subject, message, msg_id)

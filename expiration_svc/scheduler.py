@@ -69,6 +69,7 @@ class Scheduler:
         self._in_flight: Claim | None = None
         # Observability (and what tests assert on): announcements this replica published, claim cycles run.
         self.published = 0
+        self.publish_failures = 0
         self.cycles = 0
 
     # --- timers ---
@@ -182,6 +183,7 @@ class Scheduler:
         if done:
             await self._store.ack(claim.lease_until, done, now)
         if failed:
+            self.publish_failures += len(failed)
             error = next(r for r in results if r is not None)
             log.warning("announcing %d expirations failed (%s); retrying in %d ms", len(failed), error, self._retry_ms)
             await self._store.reschedule(claim.lease_until, failed, now + self._retry_ms)
