@@ -1,0 +1,131 @@
+"""The gateway's gRPC clients: one long-lived channel per backend, opened at start-up and closed at shutdown.
+
+`Backends.call(...)` is the one way resolvers reach a service: it forwards the caller's session token as
+`authorization: Bearer <token>` metadata, applies a deadline, and turns a failed call into an `ApiError`.
+Every call made on the channels is counted per method (`Backends.calls`), which the tests use to prove batching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.errors import ApiError, from_rpc_error
+from gateway.settings import GatewaySettings
+from ticketstore.auth.v1 import auth_pb2_grpc
+from ticketstore.orders.v1 import orders_pb2_grpc
+from ticketstore.payments.v1 import payments_pb2_grpc
+from ticketstore.tickets.v1 import tickets_pb2_grpc
+
+log = logging.getLogger(__name__)
+R = TypeVar("R", bound=Message)
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+if TYPE_CHECKING:
+    _UnaryInterceptor = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
+else:  # not subscriptable at run time
+    _UnaryInterceptor = grpc.aio.UnaryUnaryClientInterceptor
+
+
+class CountingInterceptor(_UnaryInterceptor):
+    """Counts the unary calls made on a channel, by full method name."""
+
+    def __init__(self, counter: Counter[str]) -> None:
+        self._counter = counter
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        method = client_call_details.method
+        self._counter[method.decode() if isinstance(method, bytes) else str(method)] += 1
+        return await continuation(client_call_details, request)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    target: str
+    channel: grpc.aio.Channel
+
+
+class Backends:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self._timeout = settings.grpc_timeout_seconds
+        self._readiness_timeout = settings.readiness_timeout_seconds
+        self.calls: Counter[str] = Counter()
+        targets = {
+            "auth": settings.auth_grpc_target,
+            "tickets": settings.tickets_grpc_target,
+            "orders": settings.orders_grpc_target,
+            "payments": settings.payments_grpc_target,
+        }
+        interceptors: Any = [CountingInterceptor(self.calls)]  # grpc-stubs types interceptors as "cast me"
+        options = [("grpc.keepalive_time_ms", 30_000), ("grpc.max_receive_message_length", 4 * 1024 * 1024)]
+        self.backends = {
+            name: Backend(name, target, grpc.aio.insecure_channel(target, options=options, interceptors=interceptors))
+            for name, target in targets.items()
+        }
+        self.auth = auth_pb2_grpc.AuthServiceStub(self.backends["auth"].channel)
+        self.tickets = tickets_pb2_grpc.TicketsServiceStub(self.backends["tickets"].channel)
+        self.orders = orders_pb2_grpc.OrdersServiceStub(self.backends["orders"].channel)
+        self.payments = payments_pb2_grpc.PaymentsServiceStub(self.backends["payments"].channel)
+
+    async def close(self) -> None:
+        for backend in self.backends.values():
+            await backend.channel.close(grace=None)
+
+    async def call(
+        self,
+        rpc: Callable[..., Awaitable[R]],
+        request: Message,
+        token: str | None,
+        renames: Mapping[str, str] | None = None,
+    ) -> R:
+        """`rpc(request)` as the caller whose session `token` is; failures become `ApiError`s."""
+        metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        try:
+            return await rpc(request, metadata=metadata, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error, _method_name(rpc), renames) from None
+        except ApiError:
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception:
+            log.exception("calling %s failed", _method_name(rpc))
+            raise ApiError.internal() from None
+
+    async def health(self) -> dict[str, str]:
+        """Each backend's grpc.health.v1 status for the whole server ("" service), or why it has none."""
+
+        async def check(backend: Backend) -> str:
+            try:
+                reply = await health_pb2_grpc.HealthStub(backend.channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=self._readiness_timeout
+                )
+            except grpc.aio.AioRpcError as error:
+                return error.code().name
+            return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+        names = list(self.backends)
+        statuses = await asyncio.gather(*(check(self.backends[name]) for name in names))
+        return dict(zip(names, statuses, strict=True))
+
+
+def _method_name(rpc: Any) -> str:
+    method = getattr(rpc, "_method", None)
+    if isinstance(method, bytes):
+        return method.decode()
+    return str(method or getattr(rpc, "__name__", "rpc"))

@@ -1,0 +1,128 @@
+"""Errors a client sees: gRPC status codes of the backends turned into GraphQL `extensions.code` (SPEC.md).
+
+    UNAUTHENTICATED                      -> UNAUTHENTICATED
+    PERMISSION_DENIED                    -> FORBIDDEN
+    NOT_FOUND                            -> NOT_FOUND
+    INVALID_ARGUMENT                     -> BAD_USER_INPUT, with `fields` from google.rpc.BadRequest
+    FAILED_PRECONDITION, ALREADY_EXISTS  -> CONFLICT
+    ABORTED + ErrorInfo PAYMENT_FAILED   -> PAYMENT_FAILED
+    anything else (UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, a Python exception...) -> INTERNAL, masked
+
+Only `ApiError`s reach a client as they are; `gateway.extensions.MaskInternalErrors` replaces every other error
+raised while resolving with a masked INTERNAL one and logs the original.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from graphql import GraphQLError
+
+from common.grpc_edge import STATUS_DETAILS_KEY
+
+log = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "internal error"
+
+
+class Code(enum.StrEnum):
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    CONFLICT = "CONFLICT"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    INTERNAL = "INTERNAL"
+    DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
+
+
+class ApiError(GraphQLError):
+    """An error the client may see as it is: a message and `extensions.code` (plus `fields` for bad input)."""
+
+    def __init__(self, code: Code, message: str, fields: list[dict[str, str]] | None = None) -> None:
+        extensions: dict[str, Any] = {"code": code.value}
+        if fields is not None:
+            extensions["fields"] = fields
+        super().__init__(message, extensions=extensions)
+        self.code = code
+
+    @classmethod
+    def bad_input(cls, field: str, message: str) -> ApiError:
+        return cls(Code.BAD_USER_INPUT, "invalid input", [{"field": field, "message": message}])
+
+    @classmethod
+    def internal(cls) -> ApiError:
+        return cls(Code.INTERNAL, INTERNAL_MESSAGE)
+
+
+_SIMPLE: dict[grpc.StatusCode, Code] = {
+    grpc.StatusCode.UNAUTHENTICATED: Code.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED: Code.FORBIDDEN,
+    grpc.StatusCode.NOT_FOUND: Code.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION: Code.CONFLICT,
+    grpc.StatusCode.ALREADY_EXISTS: Code.CONFLICT,
+}
+PAYMENT_FAILED_REASON = "PAYMENT_FAILED"
+
+
+def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
+    """The google.rpc.Status a service attached in the `grpc-status-details-bin` trailer, if any."""
+    trailers: Any = error.trailing_metadata() or ()
+    for key, value in trailers:
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            try:
+                return status_pb2.Status.FromString(value)
+            except Exception:  # a garbled trailer is no reason to fail harder than the call did
+                log.warning("undecodable %s trailer", STATUS_DETAILS_KEY)
+                return None
+    return None
+
+
+def field_violations(status: status_pb2.Status | None) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for detail in status.details if status is not None else ():
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            found.extend((v.field, v.description) for v in bad_request.field_violations)
+    return found
+
+
+def error_reason(status: status_pb2.Status | None) -> str:
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
+
+
+def graphql_name(proto_field: str, renames: Mapping[str, str] | None = None) -> str:
+    """The GraphQL argument a proto request field came from: `renames` first, else snake_case -> camelCase.
+
+    price_cents -> priceCents, ticket_id -> ticketId, order_id -> orderId, payment_method -> paymentMethod.
+    A nested path (`a.b_c`) keeps its dots.
+    """
+    if renames and proto_field in renames:
+        return renames[proto_field]
+    return ".".join(re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), part) for part in proto_field.split("."))
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError, method: str, renames: Mapping[str, str] | None = None) -> ApiError:
+    """The client-facing error for a failed backend call. Unexpected codes are logged and masked."""
+    code = error.code()
+    message = error.details() or ""
+    if code in _SIMPLE:
+        return ApiError(_SIMPLE[code], message or code.name.lower().replace("_", " "))
+    status = status_details(error)
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
+        fields = [{"field": graphql_name(f, renames), "message": m} for f, m in field_violations(status)]
+        return ApiError(Code.BAD_USER_INPUT, message or "invalid input", fields)
+    if code is grpc.StatusCode.ABORTED and error_reason(status) == PAYMENT_FAILED_REASON:
+        return ApiError(Code.PAYMENT_FAILED, message or "payment failed")
+    log.error("%s failed: %s %s", method, code.name, message)
+    return ApiError.internal()

@@ -1,0 +1,194 @@
+"""Live status over graphql-transport-ws, through a real websocket against the real services and NATS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from gateway.tests.conftest import (
+    CANCEL_ORDER,
+    ORDER_FIELDS,
+    PAY_ORDER,
+    GraphQLClient,
+    Stack,
+    WsClient,
+    wait_for,
+)
+
+TICKET_STATUS = "subscription($id: ID!) { ticketStatus(ticketId: $id) { ticketId status version orderId } }"
+ORDER_STATUS = f"subscription($id: ID!) {{ orderStatus(orderId: $id) {{ {ORDER_FIELDS} }} }}"
+
+
+async def next_status(ws: WsClient, op_id: str) -> dict[str, Any]:
+    status: dict[str, Any] = (await ws.next_data(op_id))["ticketStatus"]
+    return status
+
+
+async def test_a_watcher_sees_reserved_available_reserved_then_sold(
+    stack: Stack, clients: Callable[[], GraphQLClient], ws_connect: Any
+) -> None:
+    seller, buyer = clients(), clients()
+    await seller.sign_up()
+    await buyer.sign_up()
+    ticket = await seller.create_ticket("Opera", 4_200)
+
+    async with ws_connect() as ws:  # an anonymous watcher
+        await ws.init()
+        op = await ws.subscribe(TICKET_STATUS, {"id": ticket["id"]})
+        first = await next_status(ws, op)
+        assert first == {"ticketId": ticket["id"], "status": "AVAILABLE", "version": 0, "orderId": None}
+
+        order = await buyer.create_order(ticket["id"])
+        reserved = await next_status(ws, op)
+        assert (reserved["status"], reserved["orderId"]) == ("RESERVED", order["id"])
+
+        cancelled = await buyer.data(CANCEL_ORDER, {"id": order["id"]})
+        assert cancelled["cancelOrder"]["status"] == "CANCELLED"
+        available = await next_status(ws, op)
+        assert (available["status"], available["orderId"]) == ("AVAILABLE", None)
+
+        second = await buyer.create_order(ticket["id"])
+        again = await next_status(ws, op)
+        assert (again["status"], again["orderId"]) == ("RESERVED", second["id"])
+
+        paid = await buyer.data(PAY_ORDER, {"orderId": second["id"], "pm": "pm_card_visa"})
+        assert paid["payOrder"]["amountCents"] == 4_200
+        sold = await next_status(ws, op)
+        assert (sold["status"], sold["orderId"]) == ("SOLD", second["id"])
+
+        versions = [s["version"] for s in (first, reserved, available, again, sold)]
+        assert versions == sorted(set(versions)), versions  # never backwards, never repeated
+
+
+async def test_the_buyer_follows_an_order_until_it_is_complete(
+    clients: Callable[[], GraphQLClient], ws_connect: Any
+) -> None:
+    seller, buyer = clients(), clients()
+    await seller.sign_up()
+    await buyer.sign_up()
+    ticket = await seller.create_ticket("Ballet", 3_000)
+    order = await buyer.create_order(ticket["id"])
+
+    async with ws_connect() as ws:
+        await ws.init({"Authorization": f"Bearer {buyer.token}"})
+        op = await ws.subscribe(ORDER_STATUS, {"id": order["id"]})
+        current = (await ws.next_data(op))["orderStatus"]
+        assert (current["id"], current["status"], current["priceCents"]) == (order["id"], "CREATED", 3_000)
+        assert current["ticket"]["id"] == ticket["id"]
+
+        await buyer.data(PAY_ORDER, {"orderId": order["id"], "pm": "pm_card_visa"})
+        complete = (await ws.next_data(op))["orderStatus"]
+        assert complete["status"] == "COMPLETE"
+        assert complete["version"] > current["version"]
+        assert complete["ticket"]["id"] == ticket["id"]
+
+
+async def error_of(ws: WsClient, op_id: str) -> dict[str, Any]:
+    """The one GraphQL error that ends `op_id` (as a `next` with errors, or an `error` message)."""
+    message = await ws.receive()
+    assert message.get("id") == op_id, message
+    errors = message["payload"] if message["type"] == "error" else message["payload"].get("errors")
+    assert errors and len(errors) == 1, message
+    if message["type"] == "next":
+        assert await ws.receive() == {"id": op_id, "type": "complete"}
+    error: dict[str, Any] = errors[0]
+    return error
+
+
+async def test_order_status_is_for_the_buyer_only(clients: Callable[[], GraphQLClient], ws_connect: Any) -> None:
+    seller, buyer, stranger = clients(), clients(), clients()
+    for client in (seller, buyer, stranger):
+        await client.sign_up()
+    ticket = await seller.create_ticket()
+    order = await buyer.create_order(ticket["id"])
+
+    async with ws_connect() as ws:
+        await ws.init({"authorization": f"Bearer {stranger.token}"})  # the key in any case
+        op = await ws.subscribe(ORDER_STATUS, {"id": order["id"]})
+        assert (await error_of(ws, op))["extensions"]["code"] == "FORBIDDEN"
+    async with ws_connect() as ws:
+        await ws.init()
+        op = await ws.subscribe(ORDER_STATUS, {"id": order["id"]})
+        assert (await error_of(ws, op))["extensions"]["code"] == "UNAUTHENTICATED"
+    async with ws_connect() as ws:
+        await ws.init({"Authorization": f"Bearer {buyer.token}"})
+        op = await ws.subscribe(ORDER_STATUS, {"id": "6b0000000000000000000000"})
+        assert (await error_of(ws, op))["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_the_session_cookie_authenticates_a_websocket(
+    stack: Stack, clients: Callable[[], GraphQLClient], ws_connect: Any
+) -> None:
+    seller, buyer = clients(), clients()
+    await seller.sign_up()
+    await buyer.sign_up()
+    ticket = await seller.create_ticket()
+    order = await buyer.create_order(ticket["id"])
+    cookie = f"{stack.gateway.settings.cookie_name}={buyer.token}"
+    async with ws_connect(headers={"Cookie": cookie}) as ws:
+        await ws.init()
+        op = await ws.subscribe(ORDER_STATUS, {"id": order["id"]})
+        assert (await ws.next_data(op))["orderStatus"]["id"] == order["id"]
+
+
+async def test_bad_subscriptions_get_the_usual_error_codes(ws_connect: Any) -> None:
+    async with ws_connect() as ws:
+        await ws.init()
+        op = await ws.subscribe(TICKET_STATUS, {"id": "6b0000000000000000000000"})
+        assert (await error_of(ws, op))["extensions"]["code"] == "NOT_FOUND"
+        op = await ws.subscribe(TICKET_STATUS, {"id": "  "})
+        error = await error_of(ws, op)
+        fields = [{"field": "ticketId", "message": "must not be empty"}]
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "fields": fields}
+
+
+async def test_many_watchers_share_one_nats_subscription_and_leave_cleanly(
+    stack: Stack, clients: Callable[[], GraphQLClient], ws_connect: Any
+) -> None:
+    seller = clients()
+    await seller.sign_up()
+    ticket = await seller.create_ticket()
+    hub = stack.gateway.hub
+    before = hub.subscriber_count
+    async with ws_connect() as one, ws_connect() as two:
+        await one.init()
+        await two.init()
+        ops = [await one.subscribe(TICKET_STATUS, {"id": ticket["id"]}) for _ in range(2)]
+        ops.append(await two.subscribe(TICKET_STATUS, {"id": ticket["id"]}))
+        for ws, op in ((one, ops[0]), (one, ops[1]), (two, ops[2])):
+            assert (await ws.next_data(op))["ticketStatus"]["status"] == "AVAILABLE"
+        assert hub.subscriber_count == before + 3
+        assert hub.nats_subscription_count == 2  # `ticket.updated` and `order.>`, whatever the number of clients
+
+        await one.send({"id": ops[0], "type": "complete"})
+
+        async def one_left() -> bool:
+            return hub.subscriber_count == before + 2
+
+        await wait_for(one_left, "the completed subscription to unregister")
+
+    async def all_left() -> bool:
+        return hub.subscriber_count == before
+
+    await wait_for(all_left, "closed websockets to unregister")
+
+
+async def test_only_graphql_transport_ws_is_spoken(ws_connect: Any) -> None:
+    async with ws_connect(subprotocols=["graphql-ws"]) as ws:
+        try:
+            await ws.receive(timeout=5)
+            raise AssertionError("the legacy protocol must not be served")
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4406
+
+
+async def test_a_subscription_before_connection_init_is_refused(ws_connect: Any) -> None:
+    async with ws_connect() as ws:
+        await ws.subscribe(TICKET_STATUS, {"id": "6b0000000000000000000000"})
+        try:
+            await ws.receive(timeout=5)
+            raise AssertionError("expected the socket to close")
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4401
