@@ -18,6 +18,8 @@ PRICE_MIN, PRICE_MAX = 50, 99_999_999
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 BATCH_MAX = 500
 _CURSOR_PREFIX = "t1"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MILLISECOND = dt.timedelta(milliseconds=1)
 
 
 class TicketStatus(enum.StrEnum):
@@ -112,9 +114,18 @@ class Cursor:
     ticket_id: str
 
 
+def to_millis(value: dt.datetime) -> int:
+    """Milliseconds since the epoch, in exact integer arithmetic (a float could be one off)."""
+    return (value - _EPOCH) // _MILLISECOND
+
+
+def list_key(created_at: dt.datetime, ticket_id: str) -> str:
+    """A string that sorts like the listing's order key (created_at, id)."""
+    return f"{to_millis(created_at):015d}:{ticket_id}"
+
+
 def encode_cursor(ticket: Ticket) -> str:
-    millis = int(ticket.created_at.timestamp() * 1000)
-    raw = f"{_CURSOR_PREFIX}:{millis}:{ticket.id}".encode()
+    raw = f"{_CURSOR_PREFIX}:{to_millis(ticket.created_at)}:{ticket.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -126,10 +137,10 @@ def decode_cursor(value: str) -> Cursor:
         if prefix != _CURSOR_PREFIX or not millis.isdigit():
             raise ValueError(raw)
         check_id(ticket_id)
-        created_at = dt.datetime.fromtimestamp(int(millis) / 1000, dt.UTC)
-    except (ValueError, UnicodeDecodeError, binascii.Error, InvalidInput, OverflowError, OSError) as exc:
+        created_at = _EPOCH + int(millis) * _MILLISECOND
+    except (ValueError, UnicodeDecodeError, binascii.Error, InvalidInput, OverflowError) as exc:
         raise InvalidInput.single("after", "not a cursor from a previous page") from exc
-    return Cursor(created_at.replace(microsecond=created_at.microsecond // 1000 * 1000), ticket_id)
+    return Cursor(created_at, ticket_id)
 
 
 # --- order events (the tickets service keeps a small versioned record per order) ---

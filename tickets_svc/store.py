@@ -1,15 +1,23 @@
 """Ticket storage in the tickets database, and the only module that knows its collections.
 
-    tickets     {_id, title, price_cents, seller_id, status, order_id, version, created_at, updated_at}
+    tickets     {_id, title, price_cents, seller_id, status, order_id, version, created_at, updated_at, list_key}
     order_refs  {_id: order id, ticket_id, version}: the last version of each order event applied here
     outbox      pending events (common.outbox), written in the same transaction as the ticket
 
 Every ticket change is one conditional write on the version it was read at, committed together with its
 `ticket.updated` (or `ticket.created`) event; the relay is woken after commit.
+
+Two choices keep this portable to the dev/test server (nx-27017), which stores a datetime written through `$set`
+as a string and cannot compare dates in queries: a ticket is rewritten whole (`replace_one` on {_id, version}),
+and the listing orders and pages on `list_key`, a string that sorts like (created_at, _id).
+It also cannot interleave transactions on one database (a second one nests as a SAVEPOINT of the first, and
+fails at commit), so this store runs one transaction at a time per process. Correctness never rests on that
+lock: every write is conditional on the version it read, which is what protects against other processes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -23,7 +31,7 @@ from common.errors import NotFound
 from common.mongo import Document, in_transaction
 from common.outbox import Outbox
 from tickets_svc import messages
-from tickets_svc.domain import Cursor, Decision, OrderRef, Ticket, TicketStatus
+from tickets_svc.domain import Cursor, Decision, OrderRef, Ticket, TicketStatus, list_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,8 +58,9 @@ def _ticket(document: Document) -> Ticket:
     )
 
 
-def _fields(ticket: Ticket) -> Document:
+def _document(ticket: Ticket) -> Document:
     return {
+        "_id": ticket.id,
         "title": ticket.title,
         "price_cents": ticket.price_cents,
         "seller_id": ticket.seller_id,
@@ -60,6 +69,7 @@ def _fields(ticket: Ticket) -> Document:
         "version": ticket.version,
         "created_at": ticket.created_at,
         "updated_at": ticket.updated_at,
+        "list_key": list_key(ticket.created_at, ticket.id),
     }
 
 
@@ -69,10 +79,11 @@ class TicketStore:
         self._tickets = client[db_name]["tickets"]
         self._refs = client[db_name]["order_refs"]
         self._outbox = outbox  # a getter: the runtime's outbox exists once the bus is connected
+        self._one_at_a_time = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
-        # The listing: AVAILABLE tickets, newest first (ties broken by _id, which nx-27017 cannot index with it).
-        await self._tickets.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
+        # The listing: AVAILABLE tickets, newest first, i.e. (status, created_at desc, _id desc) as one key.
+        await self._tickets.create_index([("status", ASCENDING), ("list_key", DESCENDING)])
         await self._tickets.create_index([("seller_id", ASCENDING)])
         await self._refs.create_index([("ticket_id", ASCENDING)])  # also makes the collection exist
 
@@ -91,11 +102,8 @@ class TicketStore:
         """Up to `limit` AVAILABLE tickets, newest first, strictly after `after` in that order."""
         query: Document = {"status": TicketStatus.AVAILABLE.value}
         if after is not None:
-            query["$or"] = [
-                {"created_at": {"$lt": after.created_at}},
-                {"created_at": after.created_at, "_id": {"$lt": after.ticket_id}},
-            ]
-        cursor = self._tickets.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+            query["list_key"] = {"$lt": list_key(after.created_at, after.ticket_id)}
+        cursor = self._tickets.find(query).sort("list_key", DESCENDING).limit(limit)
         return [_ticket(d) async for d in cursor]
 
     async def order_ref(self, order_id: str) -> OrderRef | None:
@@ -106,11 +114,11 @@ class TicketStore:
 
     async def create(self, ticket: Ticket) -> Ticket:
         async def work(session: AsyncClientSession) -> Ticket:
-            await self._tickets.insert_one({"_id": ticket.id, **_fields(ticket)}, session=session)
+            await self._tickets.insert_one(_document(ticket), session=session)
             await self._outbox().add(session, events.TICKET_CREATED, messages.created_event(ticket), ticket.id, 0)
             return ticket
 
-        created = await in_transaction(self._client, work)
+        created = await self._transaction(work)
         self._outbox().notify()
         return created
 
@@ -155,8 +163,8 @@ class TicketStore:
 
     async def _write(self, session: AsyncClientSession, current: Ticket, changed: Ticket) -> None:
         """`changed` replaces `current` only if nobody changed it since it was read; its event goes with it."""
-        result = await self._tickets.update_one(
-            {"_id": current.id, "version": current.version}, {"$set": _fields(changed)}, session=session
+        result = await self._tickets.replace_one(
+            {"_id": current.id, "version": current.version}, _document(changed), session=session
         )
         if result.matched_count != 1:
             raise _Stale(current.id)
@@ -174,10 +182,14 @@ class TicketStore:
         if result.matched_count != 1:
             raise _Stale(current.order_id)
 
+    async def _transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        async with self._one_at_a_time:
+            return await in_transaction(self._client, work)
+
     async def _retrying(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return await in_transaction(self._client, work)
+                return await self._transaction(work)
             except _Stale as stale:
                 if attempt == MAX_ATTEMPTS:
                     raise RuntimeError(f"{stale} kept changing under {MAX_ATTEMPTS} attempts") from stale
