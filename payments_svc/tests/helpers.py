@@ -135,3 +135,14 @@ async def declining_card(api: stripe.StripeClient) -> str:
         {"type": "card", "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
     )
     return method.id
+
+
+async def orders_consumed(bus: EventBus) -> bool:
+    """payments_svc's consumer has acknowledged every ORDERS event (none pending, none awaiting a redelivery)."""
+    info = await bus.js.consumer_info("ORDERS", "payments_svc")
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def refunds_of(api: stripe.StripeClient, intent_id: str) -> list[stripe.Refund]:
+    page = await api.v1.refunds.list_async({"payment_intent": intent_id, "limit": 100})
+    return list(page.data)

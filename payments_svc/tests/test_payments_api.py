@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 import grpc
 import pytest
 import stripe
 
+from common import events
 from common.bus import EventBus
-from common.testing.grpc import bearer
+from common.ids import new_id
+from common.testing.grpc import bearer, error_reason, field_violations
 from common.testing.plugin import JwtKeys
+from common.timestamps import utcnow
 from payments_svc.app import PaymentsApp
+from payments_svc.domain import OrderStatus
+from payments_svc.settings import PaymentsSettings
+from payments_svc.store import PaymentRecord
+from payments_svc.stripe_gateway import Intent, StripeGateway
+from payments_svc.tests.conftest import StartApp
 from payments_svc.tests.helpers import (
     VISA,
+    ManualClock,
     OrderSeed,
+    declining_card,
     eventually,
     intents_of,
     new_buyer,
+    orders_consumed,
     payment_events,
+    publish_cancelled,
+    publish_completed,
+    publish_created,
+    refunds_of,
+    replica_at,
     seed_order,
 )
+from ticketstore.events.v1 import orders_pb2
 from ticketstore.payments.v1 import payments_pb2, payments_pb2_grpc
 
 Stub = payments_pb2_grpc.PaymentsServiceStub
@@ -35,6 +55,24 @@ async def pay_error(stub: Stub, token: str, order_id: str, method: str = VISA) -
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await pay(stub, token, order_id, method)
     return caught.value
+
+
+async def get_error(stub: Stub, token: str, order_id: str) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetPayment(payments_pb2.GetPaymentRequest(order_id=order_id), metadata=bearer(token))
+    return caught.value
+
+
+async def refunded_payment(app: PaymentsApp, order_id: str) -> PaymentRecord | None:
+    stored = await app.store.payment_by_order(order_id)
+    return stored if stored is not None and stored.refunded else None
+
+
+def succeeded(intents: list[stripe.PaymentIntent]) -> list[str]:
+    return [pi.id for pi in intents if pi.status == "succeeded"]
+
+
+# --- paying ---
 
 
 async def test_pay_charges_the_order_price_once_and_announces_it(
@@ -59,3 +97,326 @@ async def test_pay_charges_the_order_price_once_and_announces_it(
     ]
     got = await payments.GetPayment(payments_pb2.GetPaymentRequest(order_id=order.id), metadata=bearer(buyer.token))
     assert got.payment == payment
+
+
+async def test_paying_twice_is_refused_and_charges_once(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id))
+    first = await pay(payments, buyer.token, order.id)
+
+    again = await pay_error(payments, buyer.token, order.id)
+
+    assert again.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert again.details() == "order already paid"
+    assert error_reason(again) == "CONFLICT"
+    assert [pi.id for pi in await intents_of(stripe_api, order.id)] == [first.stripe_id]
+    assert len(await eventually(lambda: payment_events(bus))) == 1
+
+
+async def test_concurrent_pays_for_one_order_charge_once(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=999))
+
+    results = await asyncio.gather(*(pay(payments, buyer.token, order.id) for _ in range(5)), return_exceptions=True)
+
+    winners = [r for r in results if isinstance(r, payments_pb2.Payment)]
+    losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(winners) == 1 and len(losers) == 4
+    assert {(e.code(), e.details()) for e in losers} == {(grpc.StatusCode.FAILED_PRECONDITION, "order already paid")}
+    intents = await intents_of(stripe_api, order.id)
+    assert [pi.id for pi in intents] == [winners[0].stripe_id]
+    assert succeeded(intents) == [winners[0].stripe_id]
+    stored = await payments_app.store.payment_by_order(order.id)
+    assert stored is not None and stored.id == winners[0].id
+    assert [e.payment_id for e in await eventually(lambda: payment_events(bus))] == [winners[0].id]
+
+
+async def test_an_order_that_is_not_payable_is_refused(
+    payments: Stub,
+    payments_app: PaymentsApp,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    clock: ManualClock,
+    stripe_api: stripe.StripeClient,
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    cancelled = await seed_order(bus, payments_app, OrderSeed(buyer.user_id))
+    await publish_cancelled(bus, cancelled)
+    await replica_at(payments_app, cancelled.id, 1, OrderStatus.CANCELLED)
+    completed = await seed_order(bus, payments_app, OrderSeed(buyer.user_id))
+    await publish_completed(bus, completed)
+    await replica_at(payments_app, completed.id, 1, OrderStatus.COMPLETE)
+    expiring = await seed_order(
+        bus, payments_app, OrderSeed(buyer.user_id, expires_at=utcnow() + dt.timedelta(minutes=5))
+    )
+    clock.shift = dt.timedelta(minutes=5)  # the window closed; the expiry has not cancelled the order yet
+
+    answers = {
+        name: await pay_error(payments, buyer.token, order.id)
+        for name, order in (("cancelled", cancelled), ("completed", completed), ("expired", expiring))
+    }
+
+    assert {name: (e.code(), e.details()) for name, e in answers.items()} == {
+        "cancelled": (grpc.StatusCode.FAILED_PRECONDITION, "order is cancelled"),
+        "completed": (grpc.StatusCode.FAILED_PRECONDITION, "order already paid"),
+        "expired": (grpc.StatusCode.FAILED_PRECONDITION, "order has expired"),
+    }
+    for order in (cancelled, completed, expiring):
+        assert await intents_of(stripe_api, order.id) == []
+        assert await payments_app.store.payment_by_order(order.id) is None
+
+
+async def test_only_the_buyer_pays_and_reads_the_payment(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer, stranger = new_buyer(jwt_keys), new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id))
+
+    refused = await pay_error(payments, stranger.token, order.id)
+    assert refused.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert error_reason(refused) == "FORBIDDEN"
+    assert await intents_of(stripe_api, order.id) == []
+    assert (await get_error(payments, buyer.token, order.id)).code() is grpc.StatusCode.NOT_FOUND  # not paid yet
+
+    await pay(payments, buyer.token, order.id)
+    assert (await get_error(payments, stranger.token, order.id)).code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_unknown_orders_and_missing_sessions(payments: Stub, jwt_keys: JwtKeys) -> None:
+    buyer = new_buyer(jwt_keys)
+    unknown = new_id()
+    assert (await pay_error(payments, buyer.token, unknown)).code() is grpc.StatusCode.NOT_FOUND
+    assert (await get_error(payments, buyer.token, unknown)).code() is grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await payments.CreatePayment(payments_pb2.CreatePaymentRequest(order_id=unknown, payment_method=VISA))
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_bad_input_names_every_bad_field(payments: Stub, jwt_keys: JwtKeys) -> None:
+    token = new_buyer(jwt_keys).token
+    cases = [
+        ("not-an-id", VISA, ["order_id"]),
+        (new_id(), "", ["payment_method"]),
+        (new_id(), "   ", ["payment_method"]),
+        (new_id(), "pm_" + "x" * 253, ["payment_method"]),
+        ("", "", ["order_id", "payment_method"]),
+    ]
+    for order_id, method, fields in cases:
+        error = await pay_error(payments, token, order_id, method)
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, (order_id, method)
+        assert sorted(field_violations(error)) == fields, (order_id, method)
+        assert error_reason(error) == "BAD_USER_INPUT"
+    bad_read = await get_error(payments, token, "not-an-id")
+    assert bad_read.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert list(field_violations(bad_read)) == ["order_id"]
+
+
+async def test_an_unknown_payment_method_is_bad_input_and_the_order_stays_payable(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id))
+
+    error = await pay_error(payments, buyer.token, order.id, "pm_does_not_exist")
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert list(field_violations(error)) == ["payment_method"]
+
+    payment = await pay(payments, buyer.token, order.id)
+    assert succeeded(await intents_of(stripe_api, order.id)) == [payment.stripe_id]
+
+
+async def test_a_declined_card_fails_clearly_and_the_order_stays_payable(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=1500))
+    declining = await declining_card(stripe_api)
+
+    declined = await pay_error(payments, buyer.token, order.id, declining)
+
+    assert declined.code() is grpc.StatusCode.ABORTED
+    assert error_reason(declined) == "PAYMENT_FAILED"
+    assert (declined.details() or "").startswith("card declined: ")
+    assert await payments_app.store.payment_by_order(order.id) is None
+    assert (await get_error(payments, buyer.token, order.id)).code() is grpc.StatusCode.NOT_FOUND
+    assert (await pay_error(payments, buyer.token, order.id, declining)).code() is grpc.StatusCode.ABORTED
+
+    payment = await pay(payments, buyer.token, order.id, VISA)
+
+    assert payment.amount_cents == 1500
+    intents = await intents_of(stripe_api, order.id)
+    assert succeeded(intents) == [payment.stripe_id]
+    assert {pi.status for pi in intents if pi.id != payment.stripe_id} == {"canceled"}  # the declined attempts
+    assert [e.payment_id for e in await eventually(lambda: payment_events(bus))] == [payment.id]
+
+
+async def test_a_payment_in_progress_makes_a_second_request_wait_then_refuse(
+    start_app: StartApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    app = await start_app(payment_lease_wait_seconds=0.3)
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, app, OrderSeed(buyer.user_id))
+    now = utcnow()
+    assert await app.store.claim_lease(order.id, "someone-else", now, now + dt.timedelta(minutes=1), create=True)
+
+    async with grpc.aio.insecure_channel(app.target) as channel:
+        stub = Stub(channel)
+        busy = await pay_error(stub, buyer.token, order.id)
+        assert busy.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert "in progress" in (busy.details() or "")
+        assert await intents_of(stripe_api, order.id) == []
+
+        # A lease whose holder died expires, and the next request takes over.
+        assert await app.store.renew_lease(order.id, "someone-else", utcnow() - dt.timedelta(seconds=1))
+        payment = await pay(stub, buyer.token, order.id)
+    assert succeeded(await intents_of(stripe_api, order.id)) == [payment.stripe_id]
+
+
+# --- charges that outlive their order ---
+
+
+async def test_a_charge_for_an_order_cancelled_afterwards_is_refunded(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=2100))
+    payment = await pay(payments, buyer.token, order.id)
+
+    await publish_cancelled(bus, order)
+
+    stored = await eventually(lambda: refunded_payment(payments_app, order.id), what="the payment marked refunded")
+    refunds = await refunds_of(stripe_api, payment.stripe_id)
+    assert [(r.id, r.amount, r.status) for r in refunds] == [(stored.refund_id, 2100, "succeeded")]
+    await eventually(lambda: orders_consumed(bus))
+    assert len(await refunds_of(stripe_api, payment.stripe_id)) == 1
+
+
+class CancelledDuringCharge(StripeGateway):
+    """The real emulator; but right after the charge succeeds, the order's cancellation reaches the replica."""
+
+    bus: EventBus
+    app: PaymentsApp
+    order: OrderSeed
+
+    async def confirm(self, intent_id: str, payment_method: str, idempotency_key: str) -> Intent:
+        confirmed = await super().confirm(intent_id, payment_method, idempotency_key)
+        await publish_cancelled(self.bus, self.order)
+        await replica_at(self.app, self.order.id, 1, OrderStatus.CANCELLED)
+        return confirmed
+
+
+async def test_a_charge_that_finds_its_order_cancelled_is_refunded_at_once(
+    start_app: StartApp,
+    payments_settings: PaymentsSettings,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+) -> None:
+    gateway = CancelledDuringCharge.from_settings(payments_settings)
+    app = await start_app(gateway)
+    buyer = new_buyer(jwt_keys)
+    gateway.bus, gateway.app = bus, app
+    gateway.order = await seed_order(bus, app, OrderSeed(buyer.user_id, price_cents=3300))
+
+    async with grpc.aio.insecure_channel(app.target) as channel:
+        error = await pay_error(Stub(channel), buyer.token, gateway.order.id)
+
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert error.details() == "order was cancelled; the charge was refunded"
+    stored = await app.store.payment_by_order(gateway.order.id)
+    assert stored is not None and stored.refunded and stored.refund_id
+    assert [(r.id, r.amount) for r in await refunds_of(stripe_api, stored.stripe_id)] == [(stored.refund_id, 3300)]
+    await eventually(lambda: orders_consumed(bus))  # the listener saw the cancellation too: still one refund
+    assert len(await refunds_of(stripe_api, stored.stripe_id)) == 1
+
+
+class ConnectionLostAfterCharge(StripeGateway):
+    """The real emulator; but the network fails right after the first charge went through."""
+
+    failing = True
+
+    async def confirm(self, intent_id: str, payment_method: str, idempotency_key: str) -> Intent:
+        confirmed = await super().confirm(intent_id, payment_method, idempotency_key)
+        if self.failing:
+            raise stripe.APIConnectionError("connection lost")
+        return confirmed
+
+    async def retrieve(self, intent_id: str) -> Intent | None:
+        if self.failing:
+            self.failing = False
+            raise stripe.APIConnectionError("connection lost")
+        return await super().retrieve(intent_id)
+
+
+async def test_a_charge_whose_outcome_was_lost_is_recorded_by_the_retry_without_charging_again(
+    start_app: StartApp,
+    payments_settings: PaymentsSettings,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+) -> None:
+    app = await start_app(ConnectionLostAfterCharge.from_settings(payments_settings))
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, app, OrderSeed(buyer.user_id))
+    async with grpc.aio.insecure_channel(app.target) as channel:
+        stub = Stub(channel)
+        lost = await pay_error(stub, buyer.token, order.id)
+        assert lost.code() is grpc.StatusCode.INTERNAL
+        assert await app.store.payment_by_order(order.id) is None
+        charged = succeeded(await intents_of(stripe_api, order.id))
+        assert len(charged) == 1
+
+        payment = await pay(stub, buyer.token, order.id)
+
+    assert payment.stripe_id == charged[0]
+    assert succeeded(await intents_of(stripe_api, order.id)) == charged
+    assert [e.payment_id for e in await eventually(lambda: payment_events(bus))] == [payment.id]
+
+
+async def test_an_unrecorded_charge_of_a_cancelled_order_is_found_and_refunded(
+    start_app: StartApp,
+    payments_settings: PaymentsSettings,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+) -> None:
+    app = await start_app(ConnectionLostAfterCharge.from_settings(payments_settings))
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, app, OrderSeed(buyer.user_id, price_cents=1800))
+    async with grpc.aio.insecure_channel(app.target) as channel:
+        assert (await pay_error(Stub(channel), buyer.token, order.id)).code() is grpc.StatusCode.INTERNAL
+    [charged] = succeeded(await intents_of(stripe_api, order.id))
+
+    await publish_cancelled(bus, order)  # e.g. the payment window closed before anyone retried
+
+    stored = await eventually(lambda: refunded_payment(app, order.id), what="the found charge recorded as refunded")
+    assert stored.stripe_id == charged
+    assert [r.amount for r in await refunds_of(stripe_api, charged)] == [1800]
+    assert await payment_events(bus) == []  # a refunded charge of a cancelled order completes nothing
+
+
+# --- the order replica ---
+
+
+async def test_a_cancellation_that_overtakes_its_creation_ends_cancelled(
+    payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys
+) -> None:
+    order = OrderSeed(new_buyer(jwt_keys).user_id, price_cents=700)
+
+    await publish_cancelled(bus, order)  # early: redelivered until version 0 is there
+    await publish_created(bus, order)
+
+    copy = await replica_at(payments_app, order.id, 1, OrderStatus.CANCELLED)
+    assert (copy.user_id, copy.ticket_id, copy.price_cents) == (order.user_id, order.ticket_id, 700)
+    # A second copy of the creation (another message id, so the broker lets it through) changes nothing.
+    await bus.publish(
+        events.ORDER_CREATED,
+        orders_pb2.OrderCreated(order_id=order.id, user_id=order.user_id, price_cents=1, version=0),
+        "a-second-copy-of-order-created",
+    )
+    await eventually(lambda: orders_consumed(bus))
+    assert await payments_app.store.order(order.id) == copy
