@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from common.bus import Outcome
-from common.errors import Conflict, Forbidden, InvalidInput, Violations
+from common.errors import Conflict, FieldViolation, Forbidden, InvalidInput, Violations
 from common.ids import check_id
 from common.replica import classify
 
@@ -60,6 +60,23 @@ def validate_ticket_input(title: str, price_cents: int) -> TicketInput:
         problems.add("price_cents", f"must be {PRICE_MIN} to {PRICE_MAX} cents")
     problems.raise_if_any()
     return TicketInput(trimmed, price_cents)
+
+
+def validate_update(ticket_id: str, title: str, price_cents: int) -> tuple[str, TicketInput]:
+    """The ticket id and the new input, or InvalidInput naming every bad field (`id` included) at once."""
+    problems: list[FieldViolation] = []
+    data = None
+    try:
+        check_id(ticket_id, "id")
+    except InvalidInput as error:
+        problems += error.violations
+    try:
+        data = validate_ticket_input(title, price_cents)
+    except InvalidInput as error:
+        problems += error.violations
+    if problems or data is None:
+        raise InvalidInput(problems)
+    return ticket_id, data
 
 
 def new_ticket(ticket_id: str, seller_id: str, data: TicketInput, now: dt.datetime) -> Ticket:

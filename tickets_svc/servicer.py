@@ -34,8 +34,7 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         self, request: tickets_pb2.UpdateTicketRequest, context: Context
     ) -> tickets_pb2.UpdateTicketResponse:
         caller = require_caller()
-        ticket_id = check_id(request.id, "id")
-        data = domain.validate_ticket_input(request.title, request.price_cents)
+        ticket_id, data = domain.validate_update(request.id, request.title, request.price_cents)
         ticket = await self._store.update(
             ticket_id, lambda current: domain.updated_ticket(current, caller.user_id, data, utcnow())
         )

@@ -56,6 +56,17 @@ def test_every_bad_field_is_reported_at_once() -> None:
     assert fields_of(caught.value) == {"title", "price_cents"}
 
 
+def test_update_reports_a_bad_id_with_the_other_fields() -> None:
+    ticket_id = new_id()
+    assert domain.validate_update(ticket_id, " Gig ", 500) == (ticket_id, TicketInput("Gig", 500))
+    with pytest.raises(InvalidInput) as caught:
+        domain.validate_update("nope", "", 10)
+    assert fields_of(caught.value) == {"id", "title", "price_cents"}
+    with pytest.raises(InvalidInput) as caught:
+        domain.validate_update("nope", "Gig", 500)
+    assert fields_of(caught.value) == {"id"}
+
+
 # --- create and update ---
 
 
