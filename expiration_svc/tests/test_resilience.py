@@ -208,3 +208,31 @@ async def test_announcements_that_fail_while_nats_is_down_are_retried(
 
 async def _publish_failed(scheduler: Scheduler) -> bool:
     return scheduler.publish_failures > 0
+
+
+async def test_a_stopping_replica_gives_back_the_timers_it_could_not_announce(
+    nats_server: RunningServer, start_app: StartApp, clock: ManualClock, store: TimerStore, bus: EventBus
+) -> None:
+    app = await start_app(retry_seconds=60)
+    orders = ["o1", "o2", "o3"]
+    await store.add_many([(o, now_ms(clock.now())) for o in orders])
+    nats_server.kill()  # publishing now hangs until the bus times out
+    clock.advance(1)
+    app.scheduler.wake()
+    await eventually(lambda: _counts_are(store, (0, 3)), what="claimed")
+    assert await store.lease_of("o1") == now_ms(clock.now()) + 30_000
+    await app.scheduler.stop(timeout=0.2)
+    # Not left to the 30 s lease: claimable again right away, by any replica.
+    assert await store.counts() == (0, 3)
+    assert [await store.lease_of(o) for o in orders] == [now_ms(clock.now())] * 3
+    assert app.scheduler.published == 0
+    revived = restart(nats_server)
+    try:
+        app.scheduler.start()
+        await eventually(lambda: _counts_are(store, (0, 0)), what="announced after the restart")
+        info = await bus.js.stream_info("EXPIRATION")
+        assert info.state.messages == 3
+    finally:
+        await app.stop()
+        await bus.close()  # while its server still runs (EventBus.close() fails on a reconnecting client)
+        revived.stop()
