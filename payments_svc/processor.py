@@ -25,7 +25,6 @@ from pymongo.errors import DuplicateKeyError
 from common import events
 from common.errors import Conflict, InvalidInput, NotFound, PaymentFailed
 from common.ids import new_id
-from common.mongo import in_transaction
 from common.outbox import Outbox
 from common.timestamps import to_timestamp, utcnow
 from payments_svc import domain
@@ -188,7 +187,7 @@ class PaymentProcessor:
             await self._outbox().add(session, events.PAYMENT_CREATED, message, payment.id, 0)
 
         try:
-            await in_transaction(self._store.client, work)
+            await self._store.transaction(work)
         except DuplicateKeyError:
             existing = await self._store.payment_by_order(order.id)
             if existing is None:

@@ -2,25 +2,40 @@
 
 Collections:
   orders    {_id, user_id, ticket_id, price_cents, expires_at, status, version}   replica of ORDERS events
-  intents   {_id: order_id, stripe_id, attempt, lease_owner, lease_until, created_at}
+  intents   {_id: order_id, stripe_id, attempt, lease_owner, lease_until_ms, created_at}
             the one PaymentIntent an order is using; whoever holds the lease may call Stripe for that order
   payments  {_id, order_id (unique), stripe_id, amount_cents, created_at, refunded, refund_id, refunded_at}
+  outbox    pending events (common.outbox), written in the same transaction as the payment
+
+Portability with the dev/test server (nx-27017): it stores a datetime written through `$set` as a string, so the
+lease expiry is an integer (epoch milliseconds; 0 = free), which every server compares alike. It also cannot run
+two transactions of one database at once (the second fails at commit, "no such savepoint", with its writes kept),
+so this store runs one transaction at a time per process. Nothing else relies on that lock: the unique index on
+payments.order_id and the lease are what hold across processes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from common.bus import Outcome
-from common.mongo import Document
+from common.mongo import Document, in_transaction
 from common.replica import apply_versioned
 from payments_svc.domain import OrderCopy, OrderStatus
+
+T = TypeVar("T")
+
+
+def epoch_ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -76,11 +91,14 @@ class PaymentsStore:
         self._orders = db["orders"]
         self._intents = db["intents"]
         self._payments = db["payments"]
+        self._one_transaction_at_a_time = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         await self._payments.create_index("order_id", unique=True)
-        await self._orders.create_index("user_id")
-        await self._intents.create_index("lease_until")
+
+    async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        async with self._one_transaction_at_a_time:
+            return await in_transaction(self.client, work)
 
     # --- order replica ---
 
@@ -104,25 +122,25 @@ class PaymentsStore:
         if create:
             try:
                 document = {"_id": order_id, "stripe_id": None, "attempt": 0, "created_at": now}
-                await self._intents.insert_one({**document, "lease_owner": owner, "lease_until": until})
+                await self._intents.insert_one({**document, "lease_owner": owner, "lease_until_ms": epoch_ms(until)})
                 return True
             except DuplicateKeyError:
                 pass
         result = await self._intents.update_one(
-            {"_id": order_id, "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
-            {"$set": {"lease_owner": owner, "lease_until": until}},
+            {"_id": order_id, "lease_until_ms": {"$lte": epoch_ms(now)}},
+            {"$set": {"lease_owner": owner, "lease_until_ms": epoch_ms(until)}},
         )
         return result.matched_count == 1
 
     async def renew_lease(self, order_id: str, owner: str, until: dt.datetime) -> bool:
         result = await self._intents.update_one(
-            {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_until": until}}
+            {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_until_ms": epoch_ms(until)}}
         )
         return result.matched_count == 1
 
     async def release_lease(self, order_id: str, owner: str) -> None:
         await self._intents.update_one(
-            {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_owner": None, "lease_until": None}}
+            {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_owner": None, "lease_until_ms": 0}}
         )
 
     async def set_intent(self, order_id: str, attempt: int, stripe_id: str) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -42,6 +44,7 @@ from ticketstore.events.v1 import orders_pb2
 from ticketstore.payments.v1 import payments_pb2, payments_pb2_grpc
 
 Stub = payments_pb2_grpc.PaymentsServiceStub
+T = TypeVar("T")
 
 
 async def pay(stub: Stub, token: str, order_id: str, method: str = VISA) -> payments_pb2.Payment:
@@ -133,6 +136,26 @@ async def test_concurrent_pays_for_one_order_charge_once(
     stored = await payments_app.store.payment_by_order(order.id)
     assert stored is not None and stored.id == winners[0].id
     assert [e.payment_id for e in await eventually(lambda: payment_events(bus))] == [winners[0].id]
+
+
+async def test_concurrent_pays_for_different_orders_all_succeed(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    orders = [await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=100 + i)) for i in range(4)]
+
+    paid = await asyncio.gather(*(pay(payments, buyer.token, order.id) for order in orders))
+
+    assert [p.amount_cents for p in paid] == [100, 101, 102, 103]
+    for order, payment in zip(orders, paid, strict=True):
+        assert succeeded(await intents_of(stripe_api, order.id)) == [payment.stripe_id]
+    announced = await eventually(lambda: _at_least(payment_events(bus), 4))
+    assert sorted(e.payment_id for e in announced) == sorted(p.id for p in paid)
+
+
+async def _at_least(found: Awaitable[list[T]], count: int) -> list[T] | None:
+    items = await found
+    return items if len(items) >= count else None
 
 
 async def test_an_order_that_is_not_payable_is_refused(
