@@ -5,7 +5,7 @@ PY := .venv/bin/python
 BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: help install deps proto check lint typecheck test test-fast dev bench clean
+.PHONY: help install deps proto check lint typecheck test dev bench k8s-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -40,6 +40,9 @@ test: install  ## every test, against real servers started on free loopback port
 
 dev: install  ## start the servers, every service and the gateway (Ctrl-C stops them)
 	$(PY) -m common.devstack
+
+k8s-check:  ## build every k8s overlay and validate it offline (kustomize + kubernetes-validate)
+	$(PY) -m pytest tests/k8s -q
 
 bench: install  ## run the benchmarks and write docs/BENCHMARKS.md
 	$(PY) -m bench

@@ -58,21 +58,22 @@ class RetryPolicy:
     max_attempts: int = 8
     first_delay: float = 0.2
     max_delay: float = 10.0
-    ack_wait: float = 30.0
+    ack_wait: float = 10.0  # a message handed to a consumer that died is redelivered after this
 
     def delay(self, attempt: int) -> float:
         return float(min(self.max_delay, self.first_delay * 2 ** (attempt - 1)))
 
 
 class EventBus:
-    def __init__(self, client: NatsClient, js: JetStreamContext) -> None:
+    def __init__(self, client: NatsClient, js: JetStreamContext, stream_replicas: int = 1) -> None:
         self.client = client
         self.js = js
+        self._stream_replicas = stream_replicas
 
     @classmethod
-    async def connect(cls, url: str, name: str) -> EventBus:
+    async def connect(cls, url: str, name: str, stream_replicas: int = 1) -> EventBus:
         client = await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
-        bus = cls(client, client.jetstream())
+        bus = cls(client, client.jetstream(), stream_replicas)
         await bus.ensure_streams()
         return bus
 
@@ -88,6 +89,7 @@ class EventBus:
                 subjects=list(stream.subjects),
                 storage=StorageType.FILE,
                 duplicate_window=events.DUPLICATE_WINDOW.total_seconds(),
+                num_replicas=self._stream_replicas,
             )
             try:
                 await self.js.stream_info(stream.name)
@@ -145,6 +147,7 @@ class Consumer:
         self._retry = retry
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._busy = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable}")
@@ -152,9 +155,13 @@ class Consumer:
     async def stop(self, timeout: float = 5.0) -> None:
         """Finish the message in hand (its ack included), then stop; the rest of a batch is redelivered later."""
         self._stopping = True
+        if self._task is not None and not self._busy:
+            self._task.cancel()  # idle (waiting in fetch): nothing in hand to finish
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except asyncio.CancelledError:
+                pass  # it was idle and is now cancelled
             except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -177,7 +184,11 @@ class Consumer:
             for msg in messages:
                 if self._stopping:
                     return
-                await self._process(msg)
+                self._busy = True
+                try:
+                    await self._process(msg)
+                finally:
+                    self._busy = False
 
     async def _process(self, msg: Msg) -> None:
         attempt = msg.metadata.num_delivered or 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -11,9 +12,27 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 T = TypeVar("T")
 Document = dict[str, Any]
 
+# Per client: None = not probed yet; a Lock = transactions must run one at a time; False = the server isolates them.
+_serializers: dict[int, asyncio.Lock | bool] = {}
+
 
 def connect(url: str, app_name: str) -> AsyncMongoClient[Document]:
     return AsyncMongoClient(url, tz_aware=True, appname=app_name, serverSelectionTimeoutMS=10_000)
+
+
+async def _serializer(client: AsyncMongoClient[Document]) -> asyncio.Lock | None:
+    """A lock when the server is not a replica set / sharded cluster.
+
+    A real MongoDB only offers transactions on a replica set (or mongos), where they are isolated. The embedded
+    dev/test server (nx-27017) offers them on a standalone server but does not isolate concurrent ones (they nest
+    as SQLite savepoints and lose writes), so there we run a process's transactions one at a time.
+    """
+    known = _serializers.get(id(client))
+    if known is None:
+        hello = await client.admin.command("hello")
+        isolated = "setName" in hello or hello.get("msg") == "isdbgrid"
+        known = _serializers[id(client)] = False if isolated else asyncio.Lock()
+    return known if isinstance(known, asyncio.Lock) else None
 
 
 async def in_transaction(client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
@@ -21,5 +40,9 @@ async def in_transaction(client: AsyncMongoClient[Document], work: Callable[[Asy
 
     A real MongoDB needs a replica set (one node is enough) for this; the k8s manifests run it that way.
     """
-    async with client.start_session() as session:
+    lock = await _serializer(client)
+    if lock is None:
+        async with client.start_session() as session:
+            return await session.with_transaction(work)
+    async with lock, client.start_session() as session:
         return await session.with_transaction(work)

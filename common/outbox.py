@@ -16,7 +16,6 @@ import uuid
 from google.protobuf.message import Message
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
 
 from common import events
 from common.bus import EventBus
@@ -51,7 +50,7 @@ class Outbox:
         version: int | None,
         trace_id: str | None = None,
     ) -> None:
-        """Record an event as part of the caller's transaction. Adding the same event twice is a no-op."""
+        """Record an event as part of the caller's transaction (once per event: its id is unique)."""
         document = {
             "_id": events.msg_id(subject, entity_id, version),
             "subject": subject,
@@ -59,8 +58,7 @@ class Outbox:
             "trace_id": trace_id or uuid.uuid4().hex,
             "created_at": utcnow(),
         }
-        with contextlib.suppress(DuplicateKeyError):
-            await self._collection.insert_one(document, session=session)
+        await self._collection.insert_one(document, session=session)
 
     def notify(self) -> None:
         self._wake.set()
@@ -79,6 +77,7 @@ class Outbox:
             return published
 
     def start(self) -> None:
+        self._wake.set()  # the first sweep runs at once: it publishes what a crash left behind
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:

@@ -37,6 +37,9 @@ async def apply_versioned(
 ) -> Outcome:
     """Apply `fields` as version `version` of `entity_id`, atomically, or say why not."""
     if version == 0:
+        # Look first: inside a transaction a failed insert aborts the whole transaction on a real MongoDB.
+        if await collection.find_one({"_id": entity_id}, {"_id": 1}, session=session) is not None:
+            return Outcome.DUPLICATE
         try:
             await collection.insert_one({"_id": entity_id, **fields, "version": 0}, session=session)
         except DuplicateKeyError:

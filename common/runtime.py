@@ -7,6 +7,7 @@ A service's `app.py` builds a `Runtime`, adds its servicer (`serve`), its listen
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -95,7 +96,7 @@ class Runtime:
 
     async def start(self) -> None:
         if self._use_bus:
-            self._bus = await EventBus.connect(self.settings.nats_url, self.name)
+            self._bus = await EventBus.connect(self.settings.nats_url, self.name, self.settings.nats_stream_replicas)
             if self._mongo is not None:
                 self._outbox = Outbox(self._mongo, self.db.name, self._bus)
                 await self._outbox.ensure_indexes()
@@ -111,8 +112,7 @@ class Runtime:
     async def stop(self) -> None:
         if self._server is not None:
             await self._server.stop(self.settings.grace_seconds)
-        for consumer in self._consumers:
-            await consumer.stop()
+        await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
         self._consumers.clear()
         for hook in reversed(self._stop_hooks):
             await hook()

@@ -26,6 +26,7 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = 0
     grace_seconds: float = Field(default=10.0, ge=0)
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a 3-node JetStream cluster
     jwt_public_key_file: Path | None = None
 
     @property
