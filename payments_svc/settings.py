@@ -5,6 +5,7 @@ from typing import Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from common.settings import MongoSettings
 
@@ -24,6 +25,9 @@ def is_loopback_url(url: str) -> bool:
 
 
 class PaymentsSettings(MongoSettings):
+    # A start-up error must not echo the environment (MONGO_URL or STRIPE_API_KEY may hold secrets).
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     grpc_port: int = 50054
     mongo_db: str = "payments"
     # STRIPE_API_KEY: required when ENVIRONMENT=prod, and whenever STRIPE_API_BASE is not a loopback emulator.

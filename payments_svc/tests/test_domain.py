@@ -144,7 +144,10 @@ def test_real_stripe_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_prod_needs_a_key_even_with_an_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
-    with pytest.raises(ValidationError, match="STRIPE_API_KEY must be set when ENVIRONMENT=prod"):
-        PaymentsSettings(environment="prod", stripe_api_base="http://127.0.0.1:12111")
+    with pytest.raises(ValidationError, match="STRIPE_API_KEY must be set when ENVIRONMENT=prod") as caught:
+        PaymentsSettings(
+            environment="prod", stripe_api_base="http://127.0.0.1:12111", mongo_url="mongodb://u:hunter2@db"
+        )
+    assert "hunter2" not in str(caught.value)  # the error does not echo the environment
     settings = PaymentsSettings(environment="prod", stripe_api_key="sk_live_x")  # type: ignore[arg-type]
     assert settings.stripe_secret == "sk_live_x"
