@@ -131,9 +131,12 @@ class PaymentProcessor:
         )
         if await self._store.set_intent(order.id, record.attempt, created.id):
             return created
-        # Someone stored another intent for this attempt first (our lease must have expired): keep theirs.
-        log.warning("order %s: PaymentIntent %s lost the race; cancelling it", order.id, created.id)
-        await self._stripe.cancel(created)
+        # Someone stored an intent for this attempt first (our lease must have expired): theirs is the one.
+        # On real Stripe the idempotency key may have handed us that very intent: never cancel the stored one.
+        winner = await self._store.intent(order.id)
+        if winner is None or winner.stripe_id != created.id:
+            log.warning("order %s: PaymentIntent %s lost the race; cancelling it", order.id, created.id)
+            await self._stripe.cancel(created)
         return None
 
     async def _restart(self, record: IntentRecord, intent: Intent) -> None:

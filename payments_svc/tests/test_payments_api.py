@@ -299,6 +299,42 @@ async def test_a_payment_in_progress_makes_a_second_request_wait_then_refuse(
     assert succeeded(await intents_of(stripe_api, order.id)) == [payment.stripe_id]
 
 
+class AnotherRequestStoresItsIntentFirst(StripeGateway):
+    """The real emulator; but while we create our intent, another request stores its own for the same attempt."""
+
+    app: PaymentsApp
+    theirs: str | None = None
+
+    async def create_intent(self, order_id: str, amount_cents: int, idempotency_key: str) -> Intent:
+        ours = await super().create_intent(order_id, amount_cents, idempotency_key)
+        if self.theirs is None:
+            theirs = await super().create_intent(order_id, amount_cents, idempotency_key + "-theirs")
+            assert await self.app.store.set_intent(order_id, 0, theirs.id)
+            self.theirs = theirs.id
+        return ours
+
+
+async def test_a_request_that_loses_the_intent_race_uses_the_winners_intent_and_cancels_its_own(
+    start_app: StartApp,
+    payments_settings: PaymentsSettings,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+) -> None:
+    gateway = AnotherRequestStoresItsIntentFirst.from_settings(payments_settings)
+    gateway.app = app = await start_app(gateway)
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, app, OrderSeed(buyer.user_id))
+
+    async with grpc.aio.insecure_channel(app.target) as channel:
+        payment = await pay(Stub(channel), buyer.token, order.id)
+
+    assert payment.stripe_id == gateway.theirs
+    statuses = {pi.id: pi.status for pi in await intents_of(stripe_api, order.id)}
+    assert sorted(statuses.values()) == ["canceled", "succeeded"]
+    assert statuses[payment.stripe_id] == "succeeded"
+
+
 # --- charges that outlive their order ---
 
 
