@@ -36,7 +36,7 @@ from ticketstore.events.v1 import payments_pb2
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
-LEASE_POLL_SECONDS = 0.05
+POLL_SECONDS = 0.05
 MAX_INTENT_ROUNDS = 4  # a stored intent, a replacement for a dead one, and a lost race: never an endless loop
 
 
@@ -72,6 +72,7 @@ class PaymentProcessor:
         clock: Clock = utcnow,
         lease_seconds: float = 60.0,
         lease_wait_seconds: float = 20.0,
+        order_arrival_wait_seconds: float = 3.0,
     ) -> None:
         self._store = store
         self._stripe = stripe
@@ -79,10 +80,12 @@ class PaymentProcessor:
         self._clock = clock
         self._lease_seconds = lease_seconds
         self._lease_wait_seconds = lease_wait_seconds
+        self._order_arrival_wait_seconds = order_arrival_wait_seconds
 
     # --- paying ---
 
     async def pay(self, caller_id: str, order_id: str, payment_method: str) -> PaymentRecord:
+        await self._order_arrival(order_id)
         await self._check_payable(order_id, caller_id)  # cheap refusals first, without waiting for a lease
         try:
             async with self._lease(order_id, create=True) as lease:
@@ -90,6 +93,19 @@ class PaymentProcessor:
                 return await self._charge(order, payment_method, lease)
         except LeaseBusy as error:
             raise Conflict("another payment of this order is in progress; try again shortly") from error
+
+    async def _order_arrival(self, order_id: str) -> None:
+        """Give an order that was just created the moment its event needs to reach the replica (bounded).
+
+        Polls the database: another replica of this service may be the one that applies the event."""
+        if await self._store.order(order_id) is not None:
+            return
+        log.debug("order %s is not in the replica yet: waiting for its event", order_id)
+        deadline = time.monotonic() + self._order_arrival_wait_seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+            if await self._store.order(order_id) is not None:
+                return
 
     async def _check_payable(self, order_id: str, caller_id: str) -> OrderCopy:
         order = await self._store.order(order_id)
@@ -255,7 +271,7 @@ class PaymentProcessor:
                 break
             if time.monotonic() >= deadline:
                 raise LeaseBusy(f"the payment lease of order {order_id} is taken")
-            await asyncio.sleep(LEASE_POLL_SECONDS)
+            await asyncio.sleep(POLL_SECONDS)
         try:
             yield Lease(self._store, order_id, owner, self._lease_seconds)
         finally:

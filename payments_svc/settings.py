@@ -43,6 +43,10 @@ class PaymentsSettings(MongoSettings):
     # How long a second request for the same order waits for that lease before giving up.
     payment_lease_wait_seconds: float = Field(default=20.0, ge=0)
 
+    # CreatePayment right after CreateOrder may arrive before `order.created` reached our replica: an unknown
+    # order is awaited this long before the answer is NOT_FOUND.
+    order_arrival_wait_seconds: float = Field(default=3.0, ge=0)
+
     @model_validator(mode="after")
     def _stripe_key_is_resolvable(self) -> Self:
         self.stripe_secret  # noqa: B018 - raises with a clear message when no key can be used

@@ -41,6 +41,7 @@ def payments_settings(
         stripe_api_base=stripe_server.url,
         grace_seconds=1,
         payment_lease_wait_seconds=10,
+        order_arrival_wait_seconds=0.5,
     )
 
 

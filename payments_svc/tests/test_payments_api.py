@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -156,6 +157,27 @@ async def test_concurrent_pays_for_different_orders_all_succeed(
 async def _at_least(found: Awaitable[list[T]], count: int) -> list[T] | None:
     items = await found
     return items if len(items) >= count else None
+
+
+async def test_paying_right_after_ordering_waits_for_the_order_to_arrive(
+    start_app: StartApp, bus: EventBus, jwt_keys: JwtKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="payments_svc.processor")
+    app = await start_app(order_arrival_wait_seconds=20)
+    buyer = new_buyer(jwt_keys)
+    order = OrderSeed(buyer.user_id, price_cents=640)
+    channel = grpc.aio.insecure_channel(app.target)
+
+    paying = asyncio.create_task(pay(Stub(channel), buyer.token, order.id))
+
+    async def waiting() -> bool:
+        return any(order.id in r.getMessage() and "waiting for its event" in r.getMessage() for r in caplog.records)
+
+    await eventually(waiting, what="the payment waiting for its order")
+    await publish_created(bus, order)  # the order's event arrives while the payment waits for it
+    payment = await paying
+    await channel.close()
+    assert (payment.order_id, payment.amount_cents) == (order.id, 640)
 
 
 async def test_an_order_that_is_not_payable_is_refused(
