@@ -25,11 +25,14 @@ from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageRec
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.context import CookieJar, GatewayContext
+from gateway.errors import ApiError, Code
 from gateway.extensions import document_too_large
 
 log = logging.getLogger(__name__)
@@ -265,12 +268,33 @@ class WebSocketAdapter(AsyncWebSocketAdapter):
         await self.ws.close(code, reason)
 
 
+class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
+    """graphql-transport-ws, refusing an oversized document with an `error` message before it is parsed."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload: Any = message.get("payload")
+        query = payload.get("query") if isinstance(payload, dict) else None
+        limit = getattr(self.view, "max_document_bytes", None)
+        if (
+            self.connection_acknowledged
+            and isinstance(query, str)
+            and isinstance(limit, int)
+            and document_too_large(query, limit)
+            and message.get("id") not in self.operations
+        ):
+            error = ApiError(Code.DOCUMENT_TOO_LARGE, f"the document is larger than {limit} bytes")
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+            return
+        await super().handle_subscribe(message)
+
+
 class GraphQLView(
     AsyncBaseHTTPView[HttpRequest, HttpResponse, SubResponse, WebSocket, WebSocket, GatewayContext, None]
 ):
     allow_queries_via_get = False
     request_adapter_class = RequestAdapter
     websocket_adapter_class = WebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWsHandler
     protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)
 
     def __init__(
@@ -287,7 +311,7 @@ class GraphQLView(
         self.graphql_ide = "graphiql"
         self._make_context = make_context
         self._on_connect = on_connect
-        self._max_document_bytes = max_document_bytes
+        self.max_document_bytes = max_document_bytes
         self.max_subscriptions_per_connection = max_subscriptions_per_connection
         self.allowed_origins = allowed_origins
 
@@ -325,8 +349,8 @@ class GraphQLView(
         for data in parsed if isinstance(parsed, list) else [parsed]:
             if data.operation_name is not None and not isinstance(data.operation_name, str):
                 raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null")
-            if data.query is not None and document_too_large(data.query, self._max_document_bytes):
-                raise HTTPException(413, f"The GraphQL document is larger than {self._max_document_bytes} bytes")
+            if data.query is not None and document_too_large(data.query, self.max_document_bytes):
+                raise HTTPException(413, f"The GraphQL document is larger than {self.max_document_bytes} bytes")
         return parsed
 
     async def execute_single(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from gateway.settings import GatewaySettings
@@ -25,20 +24,17 @@ def bearer(value: str | None) -> str | None:
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:
-    if not header:
-        return {}
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except CookieError:
-        # One malformed pair makes SimpleCookie give up; fall back to a lenient split.
-        found: dict[str, str] = {}
-        for part in header.split(";"):
-            name, sep, value = part.strip().partition("=")
-            if sep and name:
-                found.setdefault(name, value.strip().strip('"'))
-        return found
-    return {name: morsel.value for name, morsel in jar.items()}
+    """Cookie pairs of a `Cookie` header, leniently: a malformed pair (another app's) does not hide the others.
+    The first value of a repeated name wins, as browsers send the most specific cookie first."""
+    found: dict[str, str] = {}
+    for part in (header or "").split(";"):
+        name, sep, value = part.strip().partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        if sep and name:
+            found.setdefault(name.strip(), value)
+    return found
 
 
 class Sessions:
