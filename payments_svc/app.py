@@ -37,6 +37,7 @@ class PaymentsApp:
             clock=clock or utcnow,
             lease_seconds=settings.payment_lease_seconds,
             lease_wait_seconds=settings.payment_lease_wait_seconds,
+            refund_lease_wait_seconds=settings.refund_lease_wait_seconds,
             order_arrival_wait_seconds=settings.order_arrival_wait_seconds,
         )
         servicer = PaymentsServicer(self.store, self.processor)

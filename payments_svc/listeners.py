@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from google.protobuf.message import Message
 
 from common import events
 from common.bus import Delivery, Handler, Outcome
 from common.timestamps import from_timestamp
 from payments_svc.domain import OrderStatus
-from payments_svc.processor import PaymentProcessor
+from payments_svc.processor import LeaseBusy, PaymentProcessor
 from payments_svc.store import PaymentsStore
 from ticketstore.events.v1 import orders_pb2
+
+log = logging.getLogger(__name__)
 
 
 class OrderListeners:
@@ -47,7 +51,11 @@ class OrderListeners:
         if outcome is Outcome.EARLY:
             return outcome
         # Also on a duplicate: a redelivery after a failed refund must try the refund again.
-        await self._processor.settle_cancelled(message.order_id)
+        try:
+            await self._processor.settle_cancelled(message.order_id)
+        except LeaseBusy:
+            log.info("order %s: a payment is in progress; its refund check is redelivered later", message.order_id)
+            return Outcome.EARLY
         return outcome
 
     async def on_completed(self, message: Message, delivery: Delivery) -> Outcome:

@@ -70,8 +70,9 @@ class PaymentProcessor:
         outbox: Callable[[], Outbox],
         *,
         clock: Clock = utcnow,
-        lease_seconds: float = 60.0,
-        lease_wait_seconds: float = 20.0,
+        lease_seconds: float = 30.0,
+        lease_wait_seconds: float = 15.0,
+        refund_lease_wait_seconds: float = 2.0,
         order_arrival_wait_seconds: float = 3.0,
     ) -> None:
         self._store = store
@@ -80,6 +81,7 @@ class PaymentProcessor:
         self._clock = clock
         self._lease_seconds = lease_seconds
         self._lease_wait_seconds = lease_wait_seconds
+        self._refund_lease_wait_seconds = refund_lease_wait_seconds
         self._order_arrival_wait_seconds = order_arrival_wait_seconds
 
     # --- paying ---
@@ -88,7 +90,7 @@ class PaymentProcessor:
         await self._order_arrival(order_id)
         await self._check_payable(order_id, caller_id)  # cheap refusals first, without waiting for a lease
         try:
-            async with self._lease(order_id, create=True) as lease:
+            async with self._lease(order_id, self._lease_wait_seconds, create=True) as lease:
                 order = await self._check_payable(order_id, caller_id)  # what the lease holder before us did counts
                 return await self._charge(order, payment_method, lease)
         except LeaseBusy as error:
@@ -223,13 +225,16 @@ class PaymentProcessor:
     # --- refunding ---
 
     async def settle_cancelled(self, order_id: str) -> None:
-        """The order is cancelled: refund its charge if it has one. Idempotent; raises to be retried later."""
+        """The order is cancelled: refund its charge if it has one. Idempotent.
+
+        Raises LeaseBusy when a payment of the order is in progress (the caller retries later: the payer either
+        sees the cancellation itself or leaves a payment behind for the retry to refund)."""
         order = await self._store.order(order_id)
         if order is None or order.status is not OrderStatus.CANCELLED:
             return
         if await self._store.intent(order_id) is None:
             return  # nobody ever started paying it (a payer creates this record before checking the order)
-        async with self._lease(order_id, create=False) as lease:
+        async with self._lease(order_id, self._refund_lease_wait_seconds, create=False) as lease:
             payment = await self._store.payment_by_order(order_id)
             if payment is not None:
                 if not payment.refunded:
@@ -261,9 +266,9 @@ class PaymentProcessor:
     # --- the lease ---
 
     @contextlib.asynccontextmanager
-    async def _lease(self, order_id: str, *, create: bool) -> AsyncIterator[Lease]:
+    async def _lease(self, order_id: str, wait_seconds: float, *, create: bool) -> AsyncIterator[Lease]:
         owner = uuid.uuid4().hex
-        deadline = time.monotonic() + self._lease_wait_seconds
+        deadline = time.monotonic() + wait_seconds
         while True:
             now = utcnow()
             until = now + dt.timedelta(seconds=self._lease_seconds)

@@ -36,12 +36,17 @@ class PaymentsSettings(MongoSettings):
     stripe_api_base: str = "https://api.stripe.com"
     # STRIPE_EMULATOR: the API base is a local emulator (localstripe). Default: true for a loopback STRIPE_API_BASE.
     stripe_emulator: bool | None = None
-    stripe_timeout_seconds: float = Field(default=20.0, gt=0)
-    stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
-    # One request at a time works on an order's PaymentIntent: it holds a lease on the intent record.
-    payment_lease_seconds: float = Field(default=60.0, gt=0)
-    # How long a second request for the same order waits for that lease before giving up.
-    payment_lease_wait_seconds: float = Field(default=20.0, ge=0)
+    stripe_timeout_seconds: float = Field(default=10.0, gt=0)
+    stripe_max_network_retries: int = Field(default=1, ge=0, le=5)
+    # One request at a time works on an order's PaymentIntent: it holds a lease on the intent record, renewed
+    # before each Stripe call that moves money, so it must outlast one call with its retries. A holder that
+    # crashed blocks the order this long at most.
+    payment_lease_seconds: float = Field(default=30.0, gt=0)
+    # How long a second request for the same order waits for that lease before giving up (FAILED_PRECONDITION).
+    payment_lease_wait_seconds: float = Field(default=15.0, ge=0)
+    # How long the order.cancelled listener waits for it before asking for a redelivery later; well under the
+    # consumer's ack wait, so a busy lease never makes the broker redeliver a message still in hand.
+    refund_lease_wait_seconds: float = Field(default=2.0, ge=0)
 
     # CreatePayment right after CreateOrder may arrive before `order.created` reached our replica: an unknown
     # order is awaited this long before the answer is NOT_FOUND.

@@ -8,15 +8,11 @@ Collections:
   outbox    pending events (common.outbox), written in the same transaction as the payment
 
 Portability with the dev/test server (nx-27017): it stores a datetime written through `$set` as a string, so the
-lease expiry is an integer (epoch milliseconds; 0 = free), which every server compares alike. It also cannot run
-two transactions of one database at once (the second fails at commit, "no such savepoint", with its writes kept),
-so this store runs one transaction at a time per process. Nothing else relies on that lock: the unique index on
-payments.order_id and the lease are what hold across processes.
+lease expiry is an integer (epoch milliseconds; 0 = free), which every server compares alike.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -91,14 +87,12 @@ class PaymentsStore:
         self._orders = db["orders"]
         self._intents = db["intents"]
         self._payments = db["payments"]
-        self._one_transaction_at_a_time = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         await self._payments.create_index("order_id", unique=True)
 
     async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        async with self._one_transaction_at_a_time:
-            return await in_transaction(self.client, work)
+        return await in_transaction(self.client, work)
 
     # --- order replica ---
 

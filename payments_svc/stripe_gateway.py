@@ -57,8 +57,8 @@ class StripeGateway:
         api_base: str,
         *,
         emulator: bool = False,
-        timeout: float = 20.0,
-        max_network_retries: int = 2,
+        timeout: float = 10.0,
+        max_network_retries: int = 1,
     ) -> None:
         self._emulator = emulator
         # aiohttp, not httpx: stripe's httpx client passes `data=<str>`, which httpx 0.28 deprecates.

@@ -42,6 +42,7 @@ def payments_settings(
         grace_seconds=1,
         payment_lease_wait_seconds=10,
         order_arrival_wait_seconds=0.5,
+        refund_lease_wait_seconds=0.2,
     )
 
 

@@ -376,6 +376,35 @@ async def test_a_charge_for_an_order_cancelled_afterwards_is_refunded(
     assert len(await refunds_of(stripe_api, payment.stripe_id)) == 1
 
 
+async def test_a_cancellation_during_a_payment_in_progress_is_refunded_once_the_payment_ends(
+    payments: Stub,
+    payments_app: PaymentsApp,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="payments_svc.listeners")
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=1234))
+    payment = await pay(payments, buyer.token, order.id)
+    now = utcnow()
+    held_until = now + dt.timedelta(minutes=5)
+    assert await payments_app.store.claim_lease(order.id, "busy-payer", now, held_until, create=False)
+
+    await publish_cancelled(bus, order)
+
+    async def redelivery_asked() -> bool:
+        return any(order.id in r.getMessage() and "redelivered later" in r.getMessage() for r in caplog.records)
+
+    await eventually(redelivery_asked, what="the refund check put off while the lease is held")
+    assert await refunds_of(stripe_api, payment.stripe_id) == []
+    await payments_app.store.release_lease(order.id, "busy-payer")
+
+    stored = await eventually(lambda: refunded_payment(payments_app, order.id), what="the refund after the lease")
+    assert [(r.id, r.amount) for r in await refunds_of(stripe_api, payment.stripe_id)] == [(stored.refund_id, 1234)]
+
+
 class CancelledDuringCharge(StripeGateway):
     """The real emulator; but right after the charge succeeds, the order's cancellation reaches the replica."""
 
