@@ -96,7 +96,8 @@ class Backends:
         """`rpc(request)` as the caller whose session `token` is; failures become `ApiError`s."""
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
         try:
-            return await rpc(request, metadata=metadata, timeout=self._timeout)
+            # wait_for_ready: a backend that is restarting gets the whole deadline to come back, not one failed try
+            return await rpc(request, metadata=metadata, timeout=self._timeout, wait_for_ready=True)
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error, _method_name(rpc), renames) from None
         except ApiError:

@@ -167,6 +167,8 @@ async def test_the_listing_pages_through_available_tickets_newest_first(clients:
     for bad in (0, 101, -1):
         error = await clients().error(TICKETS, {"first": bad})
         assert (code(error), fields(error)) == ("BAD_USER_INPUT", ["first"])
+    garbage = await clients().error(TICKETS, {"first": 2, "after": "not-a-cursor"})  # refused by tickets_svc
+    assert (code(garbage), fields(garbage)) == ("BAD_USER_INPUT", ["after"])
 
 
 # --- orders ---

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.tests.conftest import (
     CANCEL_ORDER,
@@ -192,3 +193,20 @@ async def test_a_subscription_before_connection_init_is_refused(ws_connect: Any)
             raise AssertionError("expected the socket to close")
         except ConnectionClosed as closed:
             assert closed.rcvd is not None and closed.rcvd.code == 4401
+
+
+async def test_pages_of_other_origins_cannot_open_a_websocket(
+    stack: Stack, ws_connect: Any, start_gateway: Any
+) -> None:
+    """A browser sends the user's cookie with any websocket handshake: only our own origin (and those configured)
+    may connect, or another site could act as the user (cross-site websocket hijacking)."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with ws_connect(headers={"Origin": "https://evil.example"}):
+            pass
+    assert refused.value.response.status_code == 403
+
+    trusting = await start_gateway(ws_allowed_origins=["https://shop.example"])
+    async with ws_connect(trusting, headers={"Origin": "https://shop.example"}) as ws:
+        await ws.init()
+    async with ws_connect(headers={"Origin": stack.gateway.url}) as ws:  # the gateway's own pages (GraphiQL)
+        await ws.init()
