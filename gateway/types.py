@@ -122,21 +122,22 @@ class TicketConnection:
         )
 
 
+async def _ticket_of_order(root: Order, info: Info) -> Ticket:
+    found = await info.context.ticket_loader.load(root.ticket_id)
+    if found is None:
+        raise ApiError.internal()  # an order always names a ticket that exists
+    return found
+
+
 @strawberry.type(description="An order locks a ticket until it is paid, cancelled or expires.")
 class Order:
     id: strawberry.ID
     status: OrderStatus
     expires_at: dt.datetime
+    ticket: Ticket = strawberry.field(resolver=_ticket_of_order, description="The ticket this order is for.")
     version: int
     price_cents: int = strawberry.field(description="The price charged for this order, in cents.")
     ticket_id: strawberry.Private[str]
-
-    @strawberry.field
-    async def ticket(self, info: Info) -> Ticket:
-        found = await info.context.ticket_loader.load(self.ticket_id)
-        if found is None:
-            raise ApiError.internal()  # an order always names a ticket that exists
-        return found
 
     @classmethod
     def from_proto(cls, order: orders_pb2.Order) -> Order:
