@@ -46,12 +46,11 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     quick_crashes: int = 0
-    log: IO[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
-        self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.argv, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
         self.started_at = time.monotonic()
 
     def stop(self, timeout: float = 15) -> None:
@@ -62,8 +61,6 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.log is not None:
-            self.log.close()
 
 
 def take_lock() -> IO[str]:
