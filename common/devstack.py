@@ -65,12 +65,15 @@ class Child:
 
 def take_lock() -> IO[str]:
     DEV_DIR.mkdir(parents=True, exist_ok=True)
-    handle = (DEV_DIR / "devstack.lock").open("w")
+    handle = (DEV_DIR / "devstack.lock").open("a+")  # not "w": the loser must not wipe the holder's pid
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        say("another `make dev` is already running from this checkout (lock: .dev/devstack.lock). Stop it first.")
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        say(f"another `make dev` (pid {holder}) is already running from this checkout. Stop it first (Ctrl-C there).")
         sys.exit(1)
+    handle.truncate(0)
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
