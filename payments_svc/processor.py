@@ -71,7 +71,7 @@ class PaymentProcessor:
         *,
         clock: Clock = utcnow,
         lease_seconds: float = 30.0,
-        lease_wait_seconds: float = 15.0,
+        lease_wait_seconds: float = 8.0,
         refund_lease_wait_seconds: float = 2.0,
         order_arrival_wait_seconds: float = 3.0,
     ) -> None:

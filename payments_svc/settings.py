@@ -42,8 +42,9 @@ class PaymentsSettings(MongoSettings):
     # before each Stripe call that moves money, so it must outlast one call with its retries. A holder that
     # crashed blocks the order this long at most.
     payment_lease_seconds: float = Field(default=30.0, gt=0)
-    # How long a second request for the same order waits for that lease before giving up (FAILED_PRECONDITION).
-    payment_lease_wait_seconds: float = Field(default=15.0, ge=0)
+    # How long a second request for the same order waits for that lease before answering FAILED_PRECONDITION;
+    # under the gateway's 10 s deadline, so the caller gets that answer rather than DEADLINE_EXCEEDED.
+    payment_lease_wait_seconds: float = Field(default=8.0, ge=0)
     # How long the order.cancelled listener waits for it before asking for a redelivery later; well under the
     # consumer's ack wait, so a busy lease never makes the broker redeliver a message still in hand.
     refund_lease_wait_seconds: float = Field(default=2.0, ge=0)
