@@ -249,10 +249,12 @@ class PaymentProcessor:
             if intent.status == "succeeded":
                 # Charged, but the payer stopped before recording it (a crash): record it, then refund.
                 log.warning("order %s: unrecorded charge %s found after cancellation", order_id, intent.id)
-                payment = PaymentRecord(new_id(), order_id, intent.id, intent.amount, self._clock())
+                found = PaymentRecord(new_id(), order_id, intent.id, intent.amount, self._clock())
                 with contextlib.suppress(DuplicateKeyError):
-                    await self._store.insert_payment(payment)
-                await self._refund(payment, lease)
+                    await self._store.insert_payment(found)
+                stored = await self._store.payment_by_order(order_id)
+                if stored is not None and not stored.refunded:
+                    await self._refund(stored, lease)
             else:
                 await self._stripe.cancel(intent)  # it can never be charged for this order now
 
