@@ -8,14 +8,14 @@ from auth_svc.passwords import Passwords
 from auth_svc.servicer import AuthServicer
 from auth_svc.settings import AuthSettings
 from auth_svc.store import UserStore
-from common.runtime import Runtime
+from common.runtime import Runtime, RuntimeApp
 from common.tokens import load_issuer
 from ticketstore.auth.v1 import auth_pb2, auth_pb2_grpc
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 
 
-class AuthApp:
+class AuthApp(RuntimeApp):
     def __init__(self, settings: AuthSettings) -> None:
         self.runtime = Runtime("auth_svc", settings, use_bus=False)  # auth publishes no events
         self.store = UserStore(self.runtime.mongo, settings.mongo_db)
@@ -27,17 +27,3 @@ class AuthApp:
             lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server), [SERVICE_NAME]
         )
         self.runtime.on_start(self.store.ensure_indexes)
-
-    @property
-    def target(self) -> str:
-        return self.runtime.server.target
-
-    async def start(self) -> None:
-        await self.runtime.start()
-
-    async def stop(self) -> None:
-        await self.runtime.stop()
-
-
-async def build(settings: AuthSettings) -> AuthApp:
-    return AuthApp(settings)

@@ -78,8 +78,14 @@ class EventBus:
         return bus
 
     async def close(self) -> None:
-        if not self.client.is_closed:
+        """Drain (finish what is in flight) when connected; just close when NATS is unreachable."""
+        if self.client.is_closed:
+            return
+        try:
             await self.client.drain()
+        except Exception:  # e.g. reconnecting: nothing can be drained
+            log.warning("NATS drain failed; closing", exc_info=True)
+            await self.client.close()
 
     async def ensure_streams(self) -> None:
         """Create our streams (idempotent): file storage, broker-side dedup window."""

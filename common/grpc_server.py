@@ -57,7 +57,7 @@ class GrpcServer:
             raise RuntimeError(f"cannot bind gRPC server to {self._address}")
         await self._server.start()
         await self._set_all(SERVING)
-        log.info("gRPC serving %s on port %d", ", ".join(self._names), self.port)
+        log.info("gRPC serving %s on port %d", ", ".join(self._names) or "health checks", self.port)
         return self.port
 
     async def stop(self, grace: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,7 +14,7 @@ T = TypeVar("T")
 Document = dict[str, Any]
 
 # Per client: None = not probed yet; a Lock = transactions must run one at a time; False = the server isolates them.
-_serializers: dict[int, asyncio.Lock | bool] = {}
+_serializers: weakref.WeakKeyDictionary[AsyncMongoClient[Document], asyncio.Lock | bool] = weakref.WeakKeyDictionary()
 
 
 def connect(url: str, app_name: str) -> AsyncMongoClient[Document]:
@@ -27,11 +28,11 @@ async def _serializer(client: AsyncMongoClient[Document]) -> asyncio.Lock | None
     dev/test server (nx-27017) offers them on a standalone server but does not isolate concurrent ones (they nest
     as SQLite savepoints and lose writes), so there we run a process's transactions one at a time.
     """
-    known = _serializers.get(id(client))
+    known = _serializers.get(client)
     if known is None:
         hello = await client.admin.command("hello")
         isolated = "setName" in hello or hello.get("msg") == "isdbgrid"
-        known = _serializers[id(client)] = False if isolated else asyncio.Lock()
+        known = _serializers[client] = False if isolated else asyncio.Lock()
     return known if isinstance(known, asyncio.Lock) else None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import grpc
 from pymongo import AsyncMongoClient
@@ -42,6 +42,7 @@ class Runtime:
         self._consumers: list[Consumer] = []
         self._start_hooks: list[Callable[[], Awaitable[None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._started = False
 
     # --- parts ---
 
@@ -95,6 +96,7 @@ class Runtime:
     # --- lifecycle ---
 
     async def start(self) -> None:
+        self._started = True
         if self._use_bus:
             self._bus = await EventBus.connect(self.settings.nats_url, self.name, self.settings.nats_stream_replicas)
             if self._mongo is not None:
@@ -110,15 +112,46 @@ class Runtime:
             await self._server.start()
 
     async def stop(self) -> None:
+        """Stop in reverse order. Every step runs even if an earlier one failed; a second call does nothing."""
+        if not self._started:
+            return
+        self._started = False
+        steps: list[Callable[[], Awaitable[None]]] = []
         if self._server is not None:
-            await self._server.stop(self.settings.grace_seconds)
-        await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
-        self._consumers.clear()
-        for hook in reversed(self._stop_hooks):
-            await hook()
+            server = self._server
+            steps.append(lambda: server.stop(self.settings.grace_seconds))
+        consumers, self._consumers = self._consumers, []
+        steps.append(lambda: _gather(consumer.stop() for consumer in consumers))
+        steps.extend(reversed(self._stop_hooks))
         if self._outbox is not None:
-            await self._outbox.stop()
+            steps.append(self._outbox.stop)
         if self._bus is not None:
-            await self._bus.close()
+            steps.append(self._bus.close)
         if self._mongo is not None:
-            await self._mongo.close()
+            steps.append(self._mongo.close)
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("%s: a stop step failed; carrying on", self.name)
+
+
+async def _gather(awaitables: Iterable[Awaitable[None]]) -> None:
+    await asyncio.gather(*awaitables)
+
+
+class RuntimeApp:
+    """Base of every backend service's app: its `Runtime` started and stopped, and its gRPC address."""
+
+    runtime: Runtime
+
+    @property
+    def target(self) -> str:
+        """ "127.0.0.1:<port>" of the running gRPC server (port 0 in settings picks a free one)."""
+        return self.runtime.server.target
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from common import logs
 from common.grpc_server import wait_for_stop_signal
-from common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +18,20 @@ class ServiceApp(Protocol):
     async def stop(self) -> None: ...
 
 
-S = TypeVar("S", bound=ServiceSettings)
+class HasLogLevel(Protocol):
+    @property
+    def log_level(self) -> str: ...
 
 
-def run(name: str, settings: S, build: Callable[[S], Awaitable[ServiceApp]]) -> None:
+S = TypeVar("S", bound=HasLogLevel)
+
+
+def run(name: str, settings: S, make_app: Callable[[S], ServiceApp]) -> None:
+    """`python -m <name>`: build the app from settings, start it, stop it gracefully on SIGTERM/SIGINT."""
     logs.configure(settings.log_level, name)
 
     async def main() -> None:
-        app = await build(settings)
+        app = make_app(settings)
         await app.start()
         await wait_for_stop_signal()
         log.info("%s: stopping", name)

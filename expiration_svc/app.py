@@ -11,7 +11,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from common.bus import RetryPolicy
-from common.runtime import Runtime
+from common.runtime import Runtime, RuntimeApp
 from expiration_svc.clock import Clock, SystemClock
 from expiration_svc.listeners import OrderListeners
 from expiration_svc.scheduler import Scheduler
@@ -33,12 +33,11 @@ def connect_redis(url: str) -> Redis:
     )
 
 
-class ExpirationApp:
+class ExpirationApp(RuntimeApp):
     def __init__(
         self, settings: ExpirationSettings, *, retry: RetryPolicy | None = None, clock: Clock | None = None
     ) -> None:
         self.settings = settings
-        self._running = False
         self.runtime = Runtime("expiration_svc", settings)
         self.redis = connect_redis(settings.redis_url)
         self.store = TimerStore(self.redis, settings.redis_prefix)
@@ -59,20 +58,6 @@ class ExpirationApp:
         self.runtime.on_stop(self.redis.aclose)
         self.runtime.on_stop(self._stop_scheduler)
 
-    @property
-    def target(self) -> str:
-        return self.runtime.server.target
-
-    async def start(self) -> None:
-        self._running = True
-        await self.runtime.start()
-
-    async def stop(self) -> None:
-        """Stop serving and consuming, finish the batch in hand, close Redis. A second call does nothing."""
-        if self._running:
-            self._running = False
-            await self.runtime.stop()
-
     async def _publish(self, subject: str, message: Message, msg_id: str) -> None:
         await self.runtime.bus.publish(subject, message, msg_id)
 
@@ -85,7 +70,3 @@ class ExpirationApp:
 
     async def _stop_scheduler(self) -> None:
         await self.scheduler.stop(self.settings.grace_seconds)
-
-
-async def build(settings: ExpirationSettings) -> ExpirationApp:
-    return ExpirationApp(settings)

@@ -133,7 +133,3 @@ class GatewayApp:
         if self._backends is not None:
             await self._backends.close()
             self._backends = None
-
-
-async def build(settings: GatewaySettings) -> GatewayApp:
-    return GatewayApp(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from common.bus import RetryPolicy
-from common.runtime import Runtime
+from common.runtime import Runtime, RuntimeApp
 from common.timestamps import utcnow
 from orders_svc.domain import Clock
 from orders_svc.listeners import Listeners
@@ -18,7 +18,7 @@ from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
 
 
-class OrdersApp:
+class OrdersApp(RuntimeApp):
     """`retry` sets the consumers' redelivery policy (tests make EARLY redelivery fast); `clock` is "now"."""
 
     def __init__(
@@ -37,22 +37,3 @@ class OrdersApp:
         self.runtime.listen("expiration.>", listeners.expiration_handlers(), retry)
         self.runtime.listen("payment.>", listeners.payment_handlers(), retry)
         self.runtime.on_start(self.store.ensure_indexes)
-        self.runtime.on_start(self._publish_leftovers_first)
-
-    async def _publish_leftovers_first(self) -> None:
-        # The relay's first sweep otherwise waits a full sweep period: events a crash left behind go out at start.
-        self.runtime.outbox.notify()
-
-    @property
-    def target(self) -> str:
-        return self.runtime.server.target
-
-    async def start(self) -> None:
-        await self.runtime.start()
-
-    async def stop(self) -> None:
-        await self.runtime.stop()
-
-
-async def build(settings: OrdersSettings) -> OrdersApp:
-    return OrdersApp(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.bus import RetryPolicy
-from common.runtime import Runtime
+from common.runtime import Runtime, RuntimeApp
 from common.timestamps import utcnow
 from payments_svc.listeners import OrderListeners
 from payments_svc.processor import Clock, PaymentProcessor
@@ -16,7 +16,7 @@ from ticketstore.payments.v1 import payments_pb2, payments_pb2_grpc
 SERVICE_NAME = payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name
 
 
-class PaymentsApp:
+class PaymentsApp(RuntimeApp):
     """payments_svc. `stripe` replaces the gateway built from settings (the app closes it on stop)."""
 
     def __init__(
@@ -47,17 +47,3 @@ class PaymentsApp:
         self.runtime.listen("order.>", OrderListeners(self.store, self.processor).handlers(), retry)
         self.runtime.on_start(self.store.ensure_indexes)
         self.runtime.on_stop(self.stripe.close)
-
-    @property
-    def target(self) -> str:
-        return self.runtime.server.target
-
-    async def start(self) -> None:
-        await self.runtime.start()
-
-    async def stop(self) -> None:
-        await self.runtime.stop()
-
-
-async def build(settings: PaymentsSettings) -> PaymentsApp:
-    return PaymentsApp(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.bus import RetryPolicy
-from common.runtime import Runtime
+from common.runtime import Runtime, RuntimeApp
 from tickets_svc.listeners import OrderListeners
 from tickets_svc.servicer import TicketsServicer
 from tickets_svc.settings import TicketsSettings
@@ -13,7 +13,7 @@ from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 SERVICE_NAME = tickets_pb2.DESCRIPTOR.services_by_name["TicketsService"].full_name
 
 
-class TicketsApp:
+class TicketsApp(RuntimeApp):
     def __init__(self, settings: TicketsSettings, *, retry: RetryPolicy | None = None) -> None:
         self.runtime = Runtime("tickets_svc", settings)
         runtime = self.runtime
@@ -24,22 +24,3 @@ class TicketsApp:
         )
         runtime.listen("order.>", OrderListeners(self.store).handlers(), retry)
         runtime.on_start(self.store.ensure_indexes)
-        runtime.on_start(self._sweep_outbox_now)
-
-    async def _sweep_outbox_now(self) -> None:
-        """Publish what a crash left in the outbox as soon as the relay starts, not a sweep period later."""
-        self.runtime.outbox.notify()
-
-    @property
-    def target(self) -> str:
-        return self.runtime.server.target
-
-    async def start(self) -> None:
-        await self.runtime.start()
-
-    async def stop(self) -> None:
-        await self.runtime.stop()
-
-
-async def build(settings: TicketsSettings) -> TicketsApp:
-    return TicketsApp(settings)

@@ -142,7 +142,10 @@ def _which(name: str) -> str:
 
 
 def restart(server: RunningServer) -> RunningServer:
-    """Start the same server again on the same port and data (after `stop()` or `kill()`)."""
+    """Start the same server again on the same port and data (after `stop()` or `kill()`).
+
+    The caller owns the returned server and must stop it: the fixture that made `server` only stops that one.
+    """
     starters = {"nats": start_nats, "redis": start_redis, "mongo": start_mongo, "stripe": start_stripe}
     with contextlib.suppress(Exception):
         server.kill()

@@ -118,7 +118,7 @@ async def test_graceful_stop_reports_not_serving_then_lets_calls_finish(jwt_keys
         in_flight = asyncio.ensure_future(tickets_pb2_grpc.TicketsServiceStub(channel).GetTicket(
             tickets_pb2.GetTicketRequest(id="x")))  # fmt: skip
         await asyncio.sleep(0.1)
-        stopping = asyncio.ensure_future(server.stop(grace=5))
+        stopping = asyncio.ensure_future(server.stop(grace=2))  # the open Watch stream lasts the whole grace
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
         release.set()
         assert (await in_flight).ticket.id == "late"
