@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from auth_svc.settings import AuthSettings
 from common.bus import RetryPolicy
 from common.testing import servers
 from common.testing.plugin import JwtKeys
+from common.testing.poll import wait_for
 from common.testing.servers import RunningServer
 from gateway.app import GatewayApp
 from gateway.settings import GatewaySettings
@@ -38,18 +38,6 @@ T = TypeVar("T")
 FAST_RETRY = RetryPolicy(max_attempts=30, first_delay=0.05, max_delay=0.2, ack_wait=5.0)
 WS_PROTOCOL = "graphql-transport-ws"
 _emails = itertools.count()
-
-
-async def wait_for(probe: Callable[[], Awaitable[T]], what: str, timeout: float = 15.0) -> T:
-    """Poll `probe` until it returns something truthy, within a bounded deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass

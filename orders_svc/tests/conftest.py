@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -19,6 +17,7 @@ from common.ids import new_id
 from common.testing import servers
 from common.testing.grpc import bearer
 from common.testing.plugin import JwtKeys
+from common.testing.poll import wait_for
 from common.testing.servers import RunningServer
 from orders_svc.app import OrdersApp
 from orders_svc.domain import TicketCopy
@@ -44,18 +43,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += dt.timedelta(seconds=seconds)
-
-
-async def wait_for(probe: Callable[[], Awaitable[T]], what: str, timeout: float = 10.0) -> T:
-    """Poll `probe` until it returns something truthy, within a bounded deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass

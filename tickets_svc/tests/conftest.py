@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -17,6 +16,7 @@ from common import events
 from common.bus import EventBus, RetryPolicy
 from common.testing.grpc import bearer
 from common.testing.plugin import JwtKeys
+from common.testing.poll import wait_for as eventually  # noqa: F401 (re-exported to the tests)
 from common.testing.servers import RunningServer
 from tickets_svc.app import TicketsApp
 from tickets_svc.settings import TicketsSettings
@@ -77,18 +77,6 @@ def seller(jwt_keys: JwtKeys) -> User:
 @pytest.fixture
 def buyer(jwt_keys: JwtKeys) -> User:
     return make_user(jwt_keys, "buyer")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 10.0, what: str = "") -> T:
-    """Poll `probe` until it returns something truthy, within a bounded deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or probe}")
-        await asyncio.sleep(0.02)
 
 
 class StreamWatcher:
