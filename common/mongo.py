@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
@@ -36,14 +37,25 @@ async def _serializer(client: AsyncMongoClient[Document]) -> asyncio.Lock | None
     return known if isinstance(known, asyncio.Lock) else None
 
 
+@contextlib.asynccontextmanager
+async def exclusive(client: AsyncMongoClient[Document]) -> AsyncIterator[None]:
+    """Hold this process's write turn on a server that does not isolate transactions; a no-op on one that does.
+
+    Wrap plain writes with it too: on such a server a write made while another session's transaction is open
+    joins that transaction (and is lost if it aborts).
+    """
+    lock = await _serializer(client)
+    if lock is None:
+        yield
+    else:
+        async with lock:
+            yield
+
+
 async def in_transaction(client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction (retried by the driver on transient errors).
 
     A real MongoDB needs a replica set (one node is enough) for this; the k8s manifests run it that way.
     """
-    lock = await _serializer(client)
-    if lock is None:
-        async with client.start_session() as session:
-            return await session.with_transaction(work)
-    async with lock, client.start_session() as session:
+    async with exclusive(client), client.start_session() as session:
         return await session.with_transaction(work)

@@ -19,7 +19,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from common import events
 from common.bus import EventBus
-from common.mongo import Document
+from common.mongo import Document, exclusive
 from common.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class Outbox:
     def __init__(
         self, client: AsyncMongoClient[Document], db_name: str, bus: EventBus, sweep_seconds: float = 5.0
     ) -> None:
+        self._client = client
         self._collection = client[db_name][COLLECTION]
         self._bus = bus
         self._sweep_seconds = sweep_seconds
@@ -72,7 +73,8 @@ class Outbox:
                 await self._bus.publish_raw(
                     document["subject"], bytes(document["payload"]), document["_id"], document.get("trace_id")
                 )
-                await self._collection.delete_one({"_id": document["_id"]})
+                async with exclusive(self._client):
+                    await self._collection.delete_one({"_id": document["_id"]})
                 published += 1
             return published
 

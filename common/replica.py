@@ -15,7 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from common.bus import Outcome
-from common.mongo import Document
+from common.mongo import Document, exclusive
 
 
 def classify(copy_version: int | None, event_version: int) -> Outcome:
@@ -35,7 +35,23 @@ async def apply_versioned(
     fields: dict[str, Any],
     session: AsyncClientSession | None = None,
 ) -> Outcome:
-    """Apply `fields` as version `version` of `entity_id`, atomically, or say why not."""
+    """Apply `fields` as version `version` of `entity_id`, atomically, or say why not.
+
+    With a `session`, the caller's transaction holds the write turn; without one, this takes it (see mongo.exclusive).
+    """
+    if session is None:
+        async with exclusive(collection.database.client):
+            return await _apply(collection, entity_id, version, fields, None)
+    return await _apply(collection, entity_id, version, fields, session)
+
+
+async def _apply(
+    collection: AsyncCollection[Document],
+    entity_id: str,
+    version: int,
+    fields: dict[str, Any],
+    session: AsyncClientSession | None,
+) -> Outcome:
     if version == 0:
         # Look first: inside a transaction a failed insert aborts the whole transaction on a real MongoDB.
         if await collection.find_one({"_id": entity_id}, {"_id": 1}, session=session) is not None:

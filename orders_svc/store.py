@@ -10,15 +10,12 @@ transaction as the order and its `order.created` event, so a second order for a 
 key, never a read-then-write race. Every state change is a conditional update on (status, version) in a
 transaction with its outbox event, so concurrent cancel / expiry / payment cannot both apply.
 
-Writes are serialised within the process (`_writes`): the embedded dev/test server (nx-27017) runs every session of a
-database on one SQLite connection, so two interleaved transactions (or a plain write inside another's open
-transaction) are not isolated there. On a real MongoDB this only orders our own writes; uniqueness and the
-conditional updates are still enforced by the database, across processes.
+Every write goes through `in_transaction` or `apply_versioned`, which take the process's write turn on a server
+that does not isolate transactions (the embedded nx-27017; see common.mongo.exclusive).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -97,7 +94,6 @@ class OrderStore:
         self._tickets = db["tickets"]
         self._locks = db["ticket_locks"]
         self._outbox = outbox
-        self._writes = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         await self._orders.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
@@ -109,8 +105,7 @@ class OrderStore:
 
     async def apply_ticket(self, ticket_id: str, version: int, fields: dict[str, Any]) -> Outcome:
         """Version `version` of a ticket, applied only if it is the next one of our copy (see common.replica)."""
-        async with self._writes:
-            return await apply_versioned(self._tickets, ticket_id, version, fields)
+        return await apply_versioned(self._tickets, ticket_id, version, fields)
 
     async def ticket(self, ticket_id: str) -> TicketCopy | None:
         document = await self._tickets.find_one({"_id": ticket_id})
@@ -173,7 +168,6 @@ class OrderStore:
 
     async def _commit(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run `work` in one transaction, then wake the outbox relay (only after the commit)."""
-        async with self._writes:
-            result = await in_transaction(self._client, work)
+        result = await in_transaction(self._client, work)
         self._outbox().notify()
         return result

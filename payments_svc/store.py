@@ -23,7 +23,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from common.bus import Outcome
-from common.mongo import Document, in_transaction
+from common.mongo import Document, exclusive, in_transaction
 from common.replica import apply_versioned
 from payments_svc.domain import OrderCopy, OrderStatus
 
@@ -116,67 +116,78 @@ class PaymentsStore:
         if create:
             try:
                 document = {"_id": order_id, "stripe_id": None, "attempt": 0, "created_at": now}
-                await self._intents.insert_one({**document, "lease_owner": owner, "lease_until_ms": epoch_ms(until)})
+                async with exclusive(self.client):
+                    await self._intents.insert_one(
+                        {**document, "lease_owner": owner, "lease_until_ms": epoch_ms(until)}
+                    )
                 return True
             except DuplicateKeyError:
                 pass
-        result = await self._intents.update_one(
-            {"_id": order_id, "lease_until_ms": {"$lte": epoch_ms(now)}},
-            {"$set": {"lease_owner": owner, "lease_until_ms": epoch_ms(until)}},
-        )
+        async with exclusive(self.client):
+            result = await self._intents.update_one(
+                {"_id": order_id, "lease_until_ms": {"$lte": epoch_ms(now)}},
+                {"$set": {"lease_owner": owner, "lease_until_ms": epoch_ms(until)}},
+            )
         return result.matched_count == 1
 
     async def renew_lease(self, order_id: str, owner: str, until: dt.datetime) -> bool:
-        result = await self._intents.update_one(
-            {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_until_ms": epoch_ms(until)}}
-        )
+        async with exclusive(self.client):
+            result = await self._intents.update_one(
+                {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_until_ms": epoch_ms(until)}}
+            )
         return result.matched_count == 1
 
     async def release_lease(self, order_id: str, owner: str) -> None:
-        await self._intents.update_one(
-            {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_owner": None, "lease_until_ms": 0}}
-        )
+        async with exclusive(self.client):
+            await self._intents.update_one(
+                {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_owner": None, "lease_until_ms": 0}}
+            )
 
     async def set_intent(self, order_id: str, attempt: int, stripe_id: str) -> bool:
         """Store the PaymentIntent of `attempt`, unless one is stored already (then False)."""
-        result = await self._intents.update_one(
-            {"_id": order_id, "attempt": attempt, "stripe_id": None}, {"$set": {"stripe_id": stripe_id}}
-        )
+        async with exclusive(self.client):
+            result = await self._intents.update_one(
+                {"_id": order_id, "attempt": attempt, "stripe_id": None}, {"$set": {"stripe_id": stripe_id}}
+            )
         return result.matched_count == 1
 
     async def next_attempt(self, order_id: str, attempt: int) -> bool:
         """Drop the intent of `attempt` (declined or dead) so the next try creates a fresh one."""
-        result = await self._intents.update_one(
-            {"_id": order_id, "attempt": attempt}, {"$set": {"stripe_id": None, "attempt": attempt + 1}}
-        )
+        async with exclusive(self.client):
+            result = await self._intents.update_one(
+                {"_id": order_id, "attempt": attempt}, {"$set": {"stripe_id": None, "attempt": attempt + 1}}
+            )
         return result.matched_count == 1
 
     # --- payments ---
 
     async def insert_payment(self, payment: PaymentRecord, session: AsyncClientSession | None = None) -> None:
         """Raises DuplicateKeyError when the order already has a payment."""
-        await self._payments.insert_one(
-            {
-                "_id": payment.id,
-                "order_id": payment.order_id,
-                "stripe_id": payment.stripe_id,
-                "amount_cents": payment.amount_cents,
-                "created_at": payment.created_at,
-                "refunded": payment.refunded,
-                "refund_id": payment.refund_id,
-            },
-            session=session,
-        )
+        document = {
+            "_id": payment.id,
+            "order_id": payment.order_id,
+            "stripe_id": payment.stripe_id,
+            "amount_cents": payment.amount_cents,
+            "created_at": payment.created_at,
+            "refunded": payment.refunded,
+            "refund_id": payment.refund_id,
+        }
+        if session is not None:  # the caller's transaction holds the write turn
+            await self._payments.insert_one(document, session=session)
+            return
+        async with exclusive(self.client):
+            await self._payments.insert_one(document)
 
     async def payment_by_order(self, order_id: str) -> PaymentRecord | None:
         document = await self._payments.find_one({"order_id": order_id})
         return None if document is None else _payment(document)
 
     async def mark_refunded(self, payment_id: str, refund_id: str, now: dt.datetime) -> PaymentRecord:
-        await self._payments.update_one(
-            {"_id": payment_id, "refunded": False},
-            {"$set": {"refunded": True, "refund_id": refund_id, "refunded_at": now}},
-        )
+        async with exclusive(self.client):
+            await self._payments.update_one(
+                {"_id": payment_id, "refunded": False},
+                {"$set": {"refunded": True, "refund_id": refund_id, "refunded_at": now}},
+            )
         document = await self._payments.find_one({"_id": payment_id})
         assert document is not None
         return _payment(document)

@@ -10,14 +10,12 @@ Every ticket change is one conditional write on the version it was read at, comm
 Two choices keep this portable to the dev/test server (nx-27017), which stores a datetime written through `$set`
 as a string and cannot compare dates in queries: a ticket is rewritten whole (`replace_one` on {_id, version}),
 and the listing orders and pages on `list_key`, a string that sorts like (created_at, _id).
-It also cannot interleave transactions on one database (a second one nests as a SAVEPOINT of the first, and
-fails at commit), so this store runs one transaction at a time per process. Correctness never rests on that
-lock: every write is conditional on the version it read, which is what protects against other processes.
+It also cannot interleave transactions on one database; common.mongo.in_transaction takes care of that. Correctness
+never rests on that: every write is conditional on the version it read, which is what protects across processes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -79,7 +77,6 @@ class TicketStore:
         self._tickets = client[db_name]["tickets"]
         self._refs = client[db_name]["order_refs"]
         self._outbox = outbox  # a getter: the runtime's outbox exists once the bus is connected
-        self._one_at_a_time = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         # The listing: AVAILABLE tickets, newest first, i.e. (status, created_at desc, _id desc) as one key.
@@ -183,8 +180,7 @@ class TicketStore:
             raise _Stale(current.order_id)
 
     async def _transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        async with self._one_at_a_time:
-            return await in_transaction(self._client, work)
+        return await in_transaction(self._client, work)
 
     async def _retrying(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
