@@ -8,7 +8,10 @@ Version 0 creates the copy; a second version 0 is a duplicate (unique _id).
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -16,6 +19,8 @@ from pymongo.errors import DuplicateKeyError
 
 from common.bus import Outcome
 from common.mongo import Document, exclusive
+
+T = TypeVar("T")
 
 
 def classify(copy_version: int | None, event_version: int) -> Outcome:
@@ -72,3 +77,18 @@ async def _apply(
     outcome = classify(None if current is None else int(current["version"]), version)
     # The conditional write missed, so "applied" can only mean another writer got there first.
     return Outcome.DUPLICATE if outcome is Outcome.APPLIED else outcome
+
+
+async def await_copy(read: Callable[[], Awaitable[T | None]], timeout: float, poll: float = 0.05) -> T | None:
+    """The local copy `read()` returns, waiting up to `timeout` s for its creation event if it is not there yet.
+
+    A client that acts right after creating something in another service (orders a ticket just listed, pays an
+    order just made) should not get NOT_FOUND only because the event is still on its way. Polls the database,
+    since another replica of the service may be the one applying the event.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        copy = await read()
+        if copy is not None or time.monotonic() >= deadline:
+            return copy
+        await asyncio.sleep(poll)

@@ -27,7 +27,12 @@ class OrdersApp(RuntimeApp):
         self.runtime = Runtime("orders_svc", settings)
         self.clock: Clock = clock or utcnow
         self.store = OrderStore(self.runtime.mongo, settings.mongo_db, lambda: self.runtime.outbox)
-        self.orders = Orders(self.store, self.clock, dt.timedelta(seconds=settings.order_expiration_seconds))
+        self.orders = Orders(
+            self.store,
+            self.clock,
+            dt.timedelta(seconds=settings.order_expiration_seconds),
+            settings.ticket_arrival_wait_seconds,
+        )
         servicer = OrdersServicer(self.orders, self.store)
         self.runtime.serve(
             lambda server: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, server), [SERVICE_NAME]

@@ -10,3 +10,5 @@ class OrdersSettings(MongoSettings):
     mongo_db: str = "orders"
     # How long a new order holds its ticket before it is cancelled unless paid (ORDER_EXPIRATION_SECONDS).
     order_expiration_seconds: int = Field(default=900, gt=0)
+    # How long CreateOrder waits for a just-listed ticket to reach this service's replica before NOT_FOUND.
+    ticket_arrival_wait_seconds: float = Field(default=2.0, ge=0)

@@ -10,6 +10,7 @@ from common import events
 from common.bus import Outcome
 from common.errors import NotFound
 from common.ids import new_id
+from common.replica import await_copy
 from common.timestamps import to_timestamp
 from orders_svc import domain
 from orders_svc.domain import Clock, Order, TicketStatus
@@ -61,13 +62,15 @@ def completed_event(order: Order, trace_id: str | None = None) -> PendingEvent:
 
 
 class Orders:
-    def __init__(self, store: OrderStore, clock: Clock, window: dt.timedelta) -> None:
+    def __init__(self, store: OrderStore, clock: Clock, window: dt.timedelta, ticket_arrival_wait: float = 2.0) -> None:
         self._store = store
         self._clock = clock
         self._window = window
+        self._ticket_arrival_wait = ticket_arrival_wait
 
     async def create(self, buyer_id: str, ticket_id: str) -> Order:
-        ticket = await self._store.ticket(ticket_id)
+        # A ticket listed a moment ago may still be on its way to our replica: wait for it briefly.
+        ticket = await await_copy(lambda: self._store.ticket(ticket_id), self._ticket_arrival_wait)
         if ticket is None:
             raise NotFound(TICKET_NOT_FOUND)
         holder = None

@@ -26,6 +26,7 @@ from common import events
 from common.errors import Conflict, InvalidInput, NotFound, PaymentFailed
 from common.ids import new_id
 from common.outbox import Outbox
+from common.replica import await_copy
 from common.timestamps import to_timestamp, utcnow
 from payments_svc import domain
 from payments_svc.domain import IntentAction, OrderCopy, OrderStatus
@@ -97,17 +98,10 @@ class PaymentProcessor:
             raise Conflict("another payment of this order is in progress; try again shortly") from error
 
     async def _order_arrival(self, order_id: str) -> None:
-        """Give an order that was just created the moment its event needs to reach the replica (bounded).
-
-        Polls the database: another replica of this service may be the one that applies the event."""
-        if await self._store.order(order_id) is not None:
-            return
-        log.debug("order %s is not in the replica yet: waiting for its event", order_id)
-        deadline = time.monotonic() + self._order_arrival_wait_seconds
-        while time.monotonic() < deadline:
-            await asyncio.sleep(POLL_SECONDS)
-            if await self._store.order(order_id) is not None:
-                return
+        """Give an order that was just created the moment its event needs to reach the replica (bounded)."""
+        if await self._store.order(order_id) is None:
+            log.debug("order %s is not in the replica yet: waiting for its event", order_id)
+        await await_copy(lambda: self._store.order(order_id), self._order_arrival_wait_seconds, POLL_SECONDS)
 
     async def _check_payable(self, order_id: str, caller_id: str) -> OrderCopy:
         order = await self._store.order(order_id)

@@ -273,3 +273,16 @@ async def test_a_ticket_still_reserved_by_a_cancelled_order_can_be_ordered(
     await orders.CancelOrder(orders_pb2.CancelOrderRequest(id=first.id), metadata=first_buyer.metadata)
     second = await create(orders, second_buyer, ticket.id)
     assert second.status == orders_pb2.ORDER_STATUS_CREATED
+
+
+async def test_ordering_a_ticket_listed_a_moment_ago_waits_for_its_event(
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
+) -> None:
+    buyer = user()
+    ticket_id = new_id()
+    ordering = asyncio.create_task(create(orders, buyer, ticket_id))  # before ticket.created reached the replica
+    await asyncio.sleep(0.2)
+    assert not ordering.done()
+    await publish_ticket(events_bus, ticket_id, new_id(), 0, price_cents=777)
+    order = await ordering
+    assert (order.ticket_id, order.price_cents, order.status) == (ticket_id, 777, orders_pb2.ORDER_STATUS_CREATED)
