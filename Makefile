@@ -45,7 +45,7 @@ k8s-check:  ## build every k8s overlay and validate it offline (kustomize + kube
 	$(PY) -m pytest tests/k8s -q
 
 bench: install  ## run the benchmarks and write docs/BENCHMARKS.md
-	$(PY) -m bench
+	$(PY) -m tests.bench
 
 clean:  ## remove generated code and local dev data
 	rm -rf ticketstore .dev .mypy_cache .ruff_cache .pytest_cache

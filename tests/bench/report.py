@@ -1,0 +1,292 @@
+"""The results as a table (printed) and as docs/BENCHMARKS.md. A section of the document between KEEP markers (the
+profile and its before/after figures) is written by hand and carried over unchanged when the bench rewrites it."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.bench.stats import Figure, figure
+
+KEEP_BEGIN = "<!-- KEEP: written by hand, kept when the bench rewrites this file -->"
+KEEP_END = "<!-- END KEEP -->"
+CPU_GROUPS = {
+    "load": ("load",),
+    "gateway": ("gateway",),
+    "services": ("auth_svc", "tickets_svc", "orders_svc", "payments_svc", "expiration_svc"),
+    "servers": ("nats", "redis", "mongo", "stripe"),
+    "bench extras": ("bench extras",),
+    "others": ("others",),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    measured: str
+    ceiling_name: str
+    ceiling: str
+    ratio: Figure  # measured / ceiling, per repetition (paired runs)
+    ratio_meaning: str
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def spread(fig: Figure, digits: int = 0) -> str:
+    """median [min-max] over the repetitions."""
+    if len(fig.runs) == 1:
+        return fmt(fig.median, digits)
+    return f"{fmt(fig.median, digits)} [{fmt(fig.low, digits)}-{fmt(fig.high, digits)}]"
+
+
+def paired(values: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, Any]], key: str, ceiling_key: str) -> Figure:
+    return Figure(tuple(float(v[key]) / float(c[ceiling_key]) for v, c in zip(values, ceilings, strict=False)))
+
+
+def cpu_line(runs: Sequence[dict[str, Any]], groups: dict[str, tuple[str, ...]] | None = None) -> str:
+    """Median cores used per process group while the measurement ran (groups with under 0.01 left out)."""
+    parts = []
+    for group, names in (groups or CPU_GROUPS).items():
+        values = [sum(run["cpu"].get(name, 0.0) for name in names) for run in runs if "cpu" in run]
+        if values and statistics.median(values) >= 0.01:
+            parts.append(f"{group} {statistics.median(values):.2f}")
+    return " · ".join(parts)
+
+
+def cpu_by_process(runs: Sequence[dict[str, Any]]) -> str:
+    names = [name for name in runs[0].get("cpu", {}) if name != "wall"] if runs else []
+    return cpu_line(runs, {name: (name,) for name in names})
+
+
+def latency(runs: Sequence[dict[str, Any]], prefix: str = "") -> str:
+    return f"p50 {spread(figure(runs, f'{prefix}p50_ms'), 1)} ms, p99 {spread(figure(runs, f'{prefix}p99_ms'), 1)} ms"
+
+
+def rows(outcome: dict[str, Any]) -> list[Row]:
+    results = outcome["results"]
+    found: list[Row] = []
+    if "reads" in results:
+        reads = results["reads"]
+        bare = reads["bare { __typename }"]
+        for gateway_case, grpc_case in (("gateway ticket(id)", "grpc GetTicket"),
+                                        ("gateway tickets(first: 20)", "grpc ListTickets(20)")):  # fmt: skip
+            gw, direct = reads[gateway_case], reads[grpc_case]
+            measured = f"{gateway_case.removeprefix('gateway ')}: {spread(figure(gw, 'rps'))} req/s, {latency(gw)}"
+            found.append(Row("1. reads", measured, f"direct gRPC {grpc_case.removeprefix('grpc ')}",
+                             f"{spread(figure(direct, 'rps'))} req/s, {latency(direct)}",
+                             paired(gw, direct, "rps", "rps"), "gateway overhead: req/s ÷ req/s"))  # fmt: skip
+            found.append(Row("1. reads", measured, "bare Strawberry `{ __typename }`",
+                             f"{spread(figure(bare, 'rps'))} req/s, {latency(bare)}",
+                             paired(gw, bare, "rps", "rps"), "framework ceiling: req/s ÷ req/s"))  # fmt: skip
+    if "purchase" in results:
+        buy, raw = results["purchase"]["purchase"], results["purchase"]["broker"]
+        found.append(Row(
+            "2. purchase", f"createOrder→RESERVED: {spread(figure(buy, 'per_s'), 1)} orders/s, propagation "
+            f"{latency(buy, 'prop_')}", "raw JetStream publish+consume",
+            f"{spread(figure(raw, 'per_s'))} msg/s, {latency(raw, 'prop_')}",
+            paired(buy, raw, "per_s", "per_s"), "orders/s ÷ msg/s",
+        ))  # fmt: skip
+        found.append(Row(
+            "2. purchase", f"propagation p50 {spread(figure(buy, 'prop_p50_ms'), 1)} ms", "raw JetStream p50",
+            f"{spread(figure(raw, 'prop_p50_ms'), 1)} ms", paired(raw, buy, "prop_p50_ms", "prop_p50_ms"),
+            "broker p50 ÷ propagation p50",
+        ))  # fmt: skip
+    if "live" in results:
+        ws, hub = results["live"]["websocket"]["runs"], results["live"]["hub"]["runs"]
+        found.append(Row(
+            "3. live status", f"websockets: {spread(figure(ws, 'per_s'))} deliveries/s, {latency(ws)}",
+            "the hub in-process", f"{spread(figure(hub, 'per_s'))} deliveries/s, {latency(hub)}",
+            paired(ws, hub, "per_s", "per_s"), "deliveries/s ÷ deliveries/s",
+        ))  # fmt: skip
+    if "expiration" in results:
+        timers, raw, zset = (results["expiration"][k] for k in ("timers", "raw_publish", "zset"))
+        found.append(Row(
+            "4. expiration", f"{outcome['plan']['timers']:,} timers due at once: lateness "
+            f"p50 {spread(figure(timers, 'lateness_p50_ms'))} ms, p99 {spread(figure(timers, 'lateness_p99_ms'))} ms; "
+            f"{spread(figure(timers, 'fire_per_s'))} fired/s", "raw JetStream publish, same concurrency",
+            f"{spread(figure(raw, 'per_s'))} msg/s", paired(timers, raw, "fire_per_s", "per_s"), "fired/s ÷ msg/s",
+        ))  # fmt: skip
+        found.append(Row(
+            "4. expiration", f"Redis memory {spread(figure(timers, 'bytes_per_timer'))} B per pending timer",
+            "bare sorted set, same ids", f"{spread(figure(zset, 'bytes_per_member'))} B per member",
+            paired(zset, timers, "bytes_per_member", "bytes_per_timer"), "B/member ÷ B/timer",
+        ))  # fmt: skip
+    if "memory" in results:
+        memory = results["memory"]
+        for name, values in memory["running_mib"].items():
+            imported = memory["imported_mib"][name]
+            found.append(Row(
+                "5. idle RSS", f"{name}: {spread(Figure(tuple(values)), 1)} MiB", "same code imported, nothing started",
+                f"{spread(Figure(tuple(imported)), 1)} MiB",
+                Figure(tuple(i / r for i, r in zip(imported, values, strict=False))), "imported ÷ running",
+            ))  # fmt: skip
+    return found
+
+
+def worst(found: Sequence[Row]) -> Row | None:
+    """The comparison furthest from its ceiling (smallest measured ÷ ceiling)."""
+    return min(found, key=lambda row: row.ratio.median, default=None)
+
+
+def table(outcome: dict[str, Any]) -> str:
+    found = rows(outcome)
+    bottom = worst(found)
+    lines = [
+        "| scenario | measured (median [min-max] of runs) | ceiling | ceiling figure | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for row in found:
+        mark = " **← worst**" if row is bottom else ""
+        lines.append(f"| {row.scenario} | {row.measured} | {row.ceiling_name} | {row.ceiling} | "
+                     f"{spread(row.ratio, 3)} ({row.ratio_meaning}){mark} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def details(outcome: dict[str, Any]) -> str:
+    """Per scenario: how the load and the system under test shared the cores, and the raw figures."""
+    results = outcome["results"]
+    out: list[str] = []
+    if "reads" in results:
+        out.append("### 1. Reads: cores used while measuring (median over runs)\n")
+        out.append("| case | req/s | p50 ms | p99 ms | errors | cores used |")
+        out.append("|---|---|---|---|---|---|")
+        for name, runs in results["reads"].items():
+            out.append(
+                f"| {name} | {spread(figure(runs, 'rps'))} | {spread(figure(runs, 'p50_ms'), 2)} | "
+                f"{spread(figure(runs, 'p99_ms'), 2)} | {sum(r['errors'] for r in runs)} | {cpu_line(runs)} |"
+            )
+        out.append("")
+    if "purchase" in results:
+        buy, raw = results["purchase"]["purchase"], results["purchase"]["broker"]
+        out.append("### 2. Purchase path\n")
+        out.append(f"- createOrder through the gateway, then `ticket.updated` RESERVED seen on NATS: "
+                   f"{spread(figure(buy, 'per_s'), 1)} orders/s; API answer {latency(buy, 'api_')}; propagation "
+                   f"(answer → RESERVED event) {latency(buy, 'prop_')}; whole ({latency(buy, 'e2e_')}); "
+                   f"errors {sum(r['errors'] for r in buy)}. The two event hops: request → `order.created` on NATS "
+                   f"{latency(buy, 'hop1_')}; `order.created` → `ticket.updated` RESERVED {latency(buy, 'hop2_')}. "
+                   f"Cores by process: {cpu_by_process(buy)}.")  # fmt: skip
+        out.append(f"- raw JetStream, {raw[0]['payload_bytes']}-byte payloads (order.created's size): "
+                   f"{spread(figure(raw, 'per_s'))} msg/s, publish → consumed {latency(raw, 'prop_')}. "
+                   f"Cores: {cpu_line(raw)}.\n")  # fmt: skip
+    if "live" in results:
+        ws, hub = results["live"]["websocket"], results["live"]["hub"]
+        out.append("### 3. Live status\n")
+        out.append(f"- websockets: {spread(figure(ws['runs'], 'per_s'))} deliveries/s "
+                   f"({spread(figure(ws['runs'], 'changes_per_s'), 2)} status changes/s to every subscriber), "
+                   f"{latency(ws['runs'])}; subscriptions opened in {ws['connect_s']} s. Cores over the whole "
+                   f"command (opening included): {cpu_line([ws])}.")  # fmt: skip
+        out.append(f"- hub in-process: {spread(figure(hub['runs'], 'per_s'))} deliveries/s, {latency(hub['runs'])}. "
+                   f"Cores: {cpu_line([hub])}.\n")  # fmt: skip
+    if "expiration" in results:
+        timers, raw = results["expiration"]["timers"], results["expiration"]["raw_publish"]
+        out.append("### 4. Expiration\n")
+        out.append(f"- {outcome['plan']['timers']:,} timers added in {spread(figure(timers, 'add_s'), 2)} s "
+                   f"(all in place {spread(figure(timers, 'margin_s'), 2)} s before they were due); lateness "
+                   f"p50 {spread(figure(timers, 'lateness_p50_ms'))} ms, "
+                   f"p99 {spread(figure(timers, 'lateness_p99_ms'))} ms, "
+                   f"max {spread(figure(timers, 'lateness_max_ms'))} ms; fired "
+                   f"{sum(r['fired'] for r in timers):,} of {sum(r['timers'] for r in timers):,}. Redis: "
+                   f"{spread(figure(timers, 'bytes_per_timer'), 1)} B per pending timer, "
+                   f"{spread(figure(timers, 'bytes_per_tombstone'), 1)} B per fired timer's tombstone "
+                   f"(kept `TOMBSTONE_SECONDS`). Cores: {cpu_line(timers)}.")  # fmt: skip
+        out.append(f"- raw publish: {spread(figure(raw, 'per_s'))} msg/s. Cores: {cpu_line(raw)}.\n")
+    if "memory" in results:
+        servers_mib = results["memory"]["servers_mib"]
+        out.append("### 5. Idle memory\n")
+        out.append("Servers (for reference, no ceiling): "
+                   + ", ".join(f"{name} {mib:.1f} MiB" for name, mib in servers_mib.items()) + ".\n")  # fmt: skip
+    return "\n".join(out)
+
+
+def kept_section(path: Path) -> str:
+    if not path.exists():
+        return f"{KEEP_BEGIN}\n{KEEP_END}"
+    text = path.read_text()
+    if KEEP_BEGIN in text and KEEP_END in text:
+        return text[text.index(KEEP_BEGIN) : text.index(KEEP_END) + len(KEEP_END)]
+    return f"{KEEP_BEGIN}\n{KEEP_END}"
+
+
+def write(path: Path, outcome: dict[str, Any]) -> None:
+    found = rows(outcome)
+    bottom = worst(found)
+    facts = outcome["facts"]
+    plan = outcome["plan"]
+    worst_line = ""
+    if bottom is not None:
+        worst_line = (f"**Worst ratio:** {bottom.scenario}, {bottom.measured} against {bottom.ceiling_name} "
+                      f"({bottom.ceiling}): {spread(bottom.ratio, 3)} ({bottom.ratio_meaning}).")  # fmt: skip
+    text = f"""# Benchmarks
+
+Written by `make bench` (`python -m tests.bench`); do not edit by hand except the section marked KEEP.
+Every scenario is paired, in the same run, with its ceiling; figures are the median of {plan["reps"]} runs with
+[min-max] across them; ratio = measured ÷ ceiling per run (runs are paired), median [min-max].
+
+- **Command:** `{outcome["command"]}` · **date:** {outcome["date"]} · **commit:** {outcome["commit"]}
+  · **total run time:** {outcome["seconds"]} s (stack start-up included)
+- **Machine:** {facts["cores"]} cores, {facts["cpu"]}, {facts["memory"]} RAM, Python {facts["python"]},
+  kernel {facts["kernel"]}, load average at start {facts["load average at start (1/5/15 min)"]}
+
+## Results
+
+{table(outcome)}
+
+{worst_line}
+
+## How load and servers share the cores
+
+The conductor (`python -m tests.bench`) starts the stack as `make dev` and the e2e tests do
+(`tests.conftest.start_stack`: real nats-server, redis-server, nx-27017, localstripe, five services and the gateway
+as separate processes on free loopback ports) and one load-generator process (`tests/bench/worker.py`, uvloop).
+Nothing is pinned: the kernel schedules the load generator and the servers over the {facts["cores"]} cores. While a
+measurement runs the conductor only waits; it reads each process's CPU time from /proc before and after, and the
+tables below give the cores each group used on average (1.00 = one core all the time): `load` = the load
+generator, `gateway`, `services` = the five services, `servers` = NATS/Redis/nx-27017/localstripe, `bench extras` =
+the bare Strawberry app or the second gateway and their NATS/Redis, `others` = everything else on the machine
+(other people's work on a shared host: figures taken while `others` is high are noisier).
+
+{details(outcome)}
+## Method
+
+1. **Reads.** {plan["concurrency"]} keep-alive connections, closed loop (each sends its next request when the
+   previous one answered), {plan["warmup"]:.0f} s warm-up then {plan["duration"]:.0f} s measured, cases interleaved
+   per run. `ticket(id)` cycles over 20 tickets; `tickets(first: 20)` reads the first page. The HTTP load client is a
+   minimal HTTP/1.1 client on asyncio streams (httpx costs several times more CPU per request, which would take
+   the core away from the gateway); each answer is checked (status 200, no `errors`). The direct gRPC client is
+   grpc.aio on one channel, like the gateway's. The bare app (`tests/bench/bare_app.py`) is the gateway process
+   itself (uvicorn + uvloop, same view, context, extensions and parser/validation caches) with a one-field schema.
+2. **Purchase.** {plan["concurrency"]} buyers (4 accounts), each: `createOrder` (the e2e tests' mutation) on a
+   fresh AVAILABLE ticket, then wait for `ticket.updated` with status RESERVED on NATS (core subscription, as the
+   gateway's hub sees it); {plan["orders"]} orders per run after a warm-up of {plan["concurrency"]}. Propagation =
+   from the API answer to the RESERVED event (orders_svc outbox → `order.created` → tickets_svc → its outbox →
+   `ticket.updated`). Ceiling: a raw JetStream stream (file storage, same dedup window, Nats-Msg-Id header) with
+   {plan["concurrency"]} publishers awaiting each ack and one durable pull consumer; latency = publish → consumed.
+3. **Live status.** {plan["subscribers"]} graphql-transport-ws connections (the e2e tests' client), each with one
+   `ticketStatus` subscription on the same ticket, on a second gateway process identical to the stack's except that
+   its NATS is a private nats-server: the status changes are published there as `ticket.updated` (the payload
+   tickets_svc publishes), one at a time, the next once every subscriber received the previous; {plan["changes"]}
+   changes per run. Ceiling: the gateway's `LiveHub` in one process with {plan["subscribers"]} subscribers, fed with
+   `publish_local`.
+4. **Expiration.** expiration_svc's own `Scheduler` and `TimerStore` (its default poll interval, lease, batch size
+   and publish concurrency) on a fresh redis-server (AOF on, as in production) and nats-server (our streams);
+   {plan["timers"]:,} timers (ObjectId order ids) all due {plan["timer_lead"]:.0f} s after they start being added.
+   Lateness = when the broker acknowledged the `expiration.complete` minus the due time. Memory = Redis
+   `used_memory` before/after. Ceilings: the same announcements published straight to JetStream with the same
+   concurrency; the same ids in one bare sorted set.
+5. **Idle memory.** VmRSS of each stack process after start-up, sign-ups, 20 tickets listed and read (before the
+   load scenarios); ceiling (floor): a fresh interpreter that imported the service's `app` module and started
+   nothing.
+
+## Profile and improvement
+
+{kept_section(path)}
+"""
+    path.write_text(text)

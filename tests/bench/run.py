@@ -1,0 +1,463 @@
+"""The benchmark conductor: starts the stack (tests.conftest.start_stack), drives the load-generator process
+(tests/bench/worker.py) through every scenario, measures who used the CPU meanwhile, and writes the report.
+
+The conductor itself only waits while a measurement runs (it reads /proc before and after), so the machine's two
+cores are shared by the load generator and the system under test alone (plus whatever else runs on the machine,
+which the report shows as `others`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from common.devstack import Child, Stack, healthy_http
+from common.testing import servers
+from tests.bench import report
+from tests.bench.procs import CpuMeter, machine_facts, rss_kib
+from tests.client import Client
+from tests.conftest import start_stack
+from tests.test_flows import TICKET, list_ticket, new_user
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+LISTING_20 = "{ tickets(first: 20) { edges { node { id title priceCents status } } pageInfo { hasNextPage } } }"
+TYPENAME = "{ __typename }"
+SERVICES = ["auth_svc", "tickets_svc", "orders_svc", "payments_svc", "expiration_svc", "gateway"]
+
+
+@dataclass
+class Plan:
+    """How much of everything; `--quick` shrinks it for a smoke run (figures then are not for the record)."""
+
+    reps: int = 3
+    concurrency: int = 16
+    warmup: float = 1.0
+    duration: float = 4.0
+    max_requests: int = 200_000
+    orders: int = 120
+    broker_messages: int = 2000
+    subscribers: int = 1000
+    changes: int = 20
+    timers: int = 100_000
+    timer_lead: float = 5.0
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(reps=1, duration=2.0, orders=30, broker_messages=500, subscribers=100, changes=5, timers=10_000,
+                   timer_lead=3.0)  # fmt: skip
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+class Worker:
+    """The load-generator process and its one-line JSON protocol."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls) -> Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.bench.worker", cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**24,
+        )  # fmt: skip
+        return cls(process)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def call(self, op: str, limit: float, **args: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write((json.dumps({"op": op, "args": args}) + "\n").encode())
+        await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), limit)
+        if not line:
+            raise RuntimeError(f"the load generator exited during {op}")
+        answer = json.loads(line)
+        if not answer["ok"]:
+            raise RuntimeError(f"{op} failed in the load generator: {answer['error']}\n{answer.get('trace', '')}")
+        return answer["result"]  # type: ignore[no-any-return]
+
+    async def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+@dataclass
+class Bench:
+    plan: Plan
+    stack: Stack
+    worker: Worker
+    data_dir: Path
+    results: dict[str, Any] = field(default_factory=dict)
+    extra_servers: list[servers.RunningServer] = field(default_factory=list)
+    extra_children: list[Child] = field(default_factory=list)
+    profile: list[str] = field(default_factory=list)
+    profile_dir: Path = Path("/tmp/ticketstore-bench-profile")
+
+    # --- processes ---
+
+    def pids(self) -> dict[str, list[int]]:
+        """Every process that may use CPU during a measurement, by name (report.CPU_GROUPS sums them up)."""
+        groups = {"load": [self.worker.pid]}
+        groups.update({name: [_pid(child)] for name, child in self.stack.children.items()})
+        groups.update({server.name: [server.process.pid] for server in self.stack.servers})
+        extra = [s.process.pid for s in self.extra_servers] + [_pid(c) for c in self.extra_children]
+        if extra:
+            groups["bench extras"] = extra
+        return groups
+
+    async def measure(self, op: str, limit: float, **args: Any) -> dict[str, Any]:
+        """One worker command, with the CPU each process group used while it ran."""
+        meter = CpuMeter(self.pids())
+        meter.start()
+        result = await self.worker.call(op, limit, **args)
+        result["cpu"] = {name: round(cores, 2) for name, cores in meter.stop().items()}
+        return result
+
+    def start_child(self, name: str, module: str, env: dict[str, str]) -> Child:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", module]
+        if name in self.profile:
+            argv[1:1] = ["-m", "cProfile", "-o", str(self.profile_dir / f"{name}.prof")]
+        child = Child(name, argv, {**self.stack.service_env(), **env}, logs / f"{name}.log")
+        child.start()
+        self.extra_children.append(child)
+        return child
+
+    def stop_extras(self) -> None:
+        for child in self.extra_children:
+            child.stop()
+        self.extra_children.clear()
+        for server in self.extra_servers:
+            server.stop()
+        self.extra_servers.clear()
+
+    # --- set-up: users and tickets, through the gateway as the e2e tests do ---
+
+    async def setup(self, clients: list[Client]) -> None:
+        self.seller = await new_user(self.stack, clients, "bench-seller")
+        self.buyers = [await new_user(self.stack, clients, f"bench-buyer{i}") for i in range(4)]
+        self.read_ids = [await list_ticket(self.seller, f"Read gig {i}") for i in range(20)]
+        for ticket_id in self.read_ids:
+            await self.seller.execute(TICKET, {"id": ticket_id})
+
+    async def create_tickets(self, count: int) -> list[str]:
+        gate = asyncio.Semaphore(8)
+
+        async def one(i: int) -> str:
+            async with gate:
+                return await list_ticket(self.seller, f"Purchase gig {i}")
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+    async def orders_caught_up(self, timeout: float = 120) -> None:
+        """Wait (bounded) until orders_svc has consumed every ticket event: it can sell every ticket listed."""
+        client = await nats.connect(self.stack.env["NATS_URL"], name="bench-probe")
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                info = await client.jetstream().consumer_info("TICKETS", "orders_svc")
+                if info.num_pending == 0 and info.num_ack_pending == 0:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"orders_svc still has {info.num_pending} ticket events pending")
+                await asyncio.sleep(0.2)
+        finally:
+            await client.close()
+
+    # --- scenarios ---
+
+    async def idle_memory(self) -> None:
+        say("5. idle memory (RSS) of every service process")
+        running: dict[str, list[float]] = {name: [] for name in SERVICES}
+        for _ in range(self.plan.reps):
+            for name in SERVICES:
+                running[name].append(rss_kib(_pid(self.stack.children[name])) / 1024)
+            await asyncio.sleep(0.5)
+        floor: dict[str, list[float]] = {name: [] for name in SERVICES}
+        for _ in range(self.plan.reps):
+            for name in SERVICES:
+                floor[name].append(import_only_rss(f"{name}.app") / 1024)
+        infra = {s.name: rss_kib(s.process.pid) / 1024 for s in self.stack.servers}
+        self.results["memory"] = {"running_mib": running, "imported_mib": floor, "servers_mib": infra}
+
+    async def reads(self) -> None:
+        say("1. gateway reads vs direct gRPC vs bare Strawberry")
+        bare_port = servers.free_port()
+        live_nats = servers.start_nats(self.data_dir / "bare-nats")
+        self.extra_servers.append(live_nats)
+        self.start_child("bare-strawberry", "tests.bench.bare_app",
+                         {"GATEWAY_PORT": str(bare_port), "NATS_URL": live_nats.url})  # fmt: skip
+        await wait_http(bare_port)
+        plan = self.plan
+        gw_port = self.stack.ports["gateway"]
+        tickets_target = f"127.0.0.1:{self.stack.ports['tickets_svc']}"
+        get_bodies = [{"query": TICKET, "variables": {"id": i}} for i in self.read_ids]
+        load = {"concurrency": plan.concurrency, "warmup": plan.warmup, "duration": plan.duration,
+                "max_requests": plan.max_requests}  # fmt: skip
+        timeout = plan.warmup + plan.duration + 60
+        cases: dict[str, Callable[[], Any]] = {
+            "gateway ticket(id)": lambda: self.measure("http_load", timeout, port=gw_port, bodies=get_bodies, **load),
+            "grpc GetTicket": lambda: self.measure("grpc_load", timeout, target=tickets_target, method="get",
+                                                   ids=self.read_ids, page_size=20, **load),
+            "gateway tickets(first: 20)": lambda: self.measure("http_load", timeout, port=gw_port,
+                                                               bodies=[{"query": LISTING_20}], **load),
+            "grpc ListTickets(20)": lambda: self.measure("grpc_load", timeout, target=tickets_target, method="list",
+                                                         ids=self.read_ids, page_size=20, **load),
+            "bare { __typename }": lambda: self.measure("http_load", timeout, port=bare_port,
+                                                        bodies=[{"query": TYPENAME}], **load),
+        }  # fmt: skip
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
+        try:
+            for rep in range(plan.reps):  # interleaved, so drift on a shared machine hits every case alike
+                for name, case in cases.items():
+                    result = await case()
+                    say(f"   rep {rep + 1} {name}: {result['rps']} req/s p50 {result['p50_ms']} ms "
+                        f"p99 {result['p99_ms']} ms errors {result['errors']} cpu {result['cpu']}")  # fmt: skip
+                    runs[name].append(result)
+        finally:
+            self.stop_extras()
+        self.results["reads"] = runs
+
+    async def purchase(self, ticket_ids: list[str]) -> None:
+        say("2. purchase path (createOrder -> ticket RESERVED) vs raw JetStream publish-and-consume")
+        plan = self.plan
+        tokens = [b.token for b in self.buyers if b.token]
+        nats_url = self.stack.env["NATS_URL"]
+        gw_port = self.stack.ports["gateway"]
+        warm, ticket_ids = ticket_ids[: plan.concurrency], ticket_ids[plan.concurrency :]
+        await self.worker.call("purchase", 120, gateway_port=gw_port, nats_url=nats_url, tokens=tokens,
+                               ticket_ids=warm, concurrency=plan.concurrency, timeout=30)  # fmt: skip
+        runs: dict[str, list[dict[str, Any]]] = {"purchase": [], "broker": []}
+        for rep in range(plan.reps):
+            batch = ticket_ids[rep * plan.orders : (rep + 1) * plan.orders]
+            result = await self.measure("purchase", 300, gateway_port=gw_port, nats_url=nats_url, tokens=tokens,
+                                        ticket_ids=batch, concurrency=plan.concurrency, timeout=30)  # fmt: skip
+            say(f"   rep {rep + 1} purchase: {result['per_s']} orders/s propagation p50 {result['prop_p50_ms']} ms "
+                f"p99 {result['prop_p99_ms']} ms (hop 2 p50 {result['hop2_p50_ms']} ms) errors {result['errors']} "
+                f"{result['sample_error'][:200]} cpu {result['cpu']}")  # fmt: skip
+            runs["purchase"].append(result)
+            result = await self.measure("broker", 120, nats_url=nats_url, count=plan.broker_messages,
+                                        concurrency=plan.concurrency, timeout=60)  # fmt: skip
+            say(f"   rep {rep + 1} broker: {result['per_s']} msg/s p50 {result['prop_p50_ms']} ms "
+                f"p99 {result['prop_p99_ms']} ms cpu {result['cpu']}")  # fmt: skip
+            runs["broker"].append(result)
+        self.results["purchase"] = runs
+
+    async def live(self) -> None:
+        say(f"3. live status: {self.plan.subscribers} websocket subscribers on one gateway vs the hub in-process")
+        plan = self.plan
+        live_nats = servers.start_nats(self.data_dir / "live-nats")
+        self.extra_servers.append(live_nats)
+        port = servers.free_port()
+        # A second gateway, identical but for its NATS: the synthetic ticket.updated events it fans out must not
+        # reach the TICKETS stream (orders_svc would consume them).
+        self.start_child("live-gateway", "gateway", {"GATEWAY_PORT": str(port), "NATS_URL": live_nats.url})
+        await wait_http(port)
+        ticket_id = await list_ticket(self.seller, "Fan-out gig")
+        base = (await self.seller.execute(TICKET, {"id": ticket_id}))["ticket"]["version"]
+        timeout = 60.0
+        try:
+            ws = await self.measure("ws_fanout", 600, gateway_url=f"http://127.0.0.1:{port}", nats_url=live_nats.url,
+                                    ticket_id=ticket_id, base_version=base, subscribers=plan.subscribers,
+                                    changes=plan.changes, reps=plan.reps, timeout=timeout)  # fmt: skip
+            for run in ws["runs"]:
+                say(f"   websocket: {run['per_s']} deliveries/s p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms")
+            say(f"   ({plan.subscribers} subscriptions opened in {ws['connect_s']} s; cpu {ws['cpu']})")
+            hub = await self.measure("hub_fanout", 300, nats_url=live_nats.url, subscribers=plan.subscribers,
+                                     changes=plan.changes, reps=plan.reps, timeout=timeout)  # fmt: skip
+            for run in hub["runs"]:
+                say(f"   hub in-process: {run['per_s']} deliveries/s p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms")
+        finally:
+            self.stop_extras()
+        self.results["live"] = {"websocket": ws, "hub": hub}
+
+    async def expiration(self) -> None:
+        say(f"4. expiration: {self.plan.timers} pending timers through expiration_svc's scheduler")
+        plan = self.plan
+        redis = servers.start_redis(self.data_dir / "timers-redis")
+        broker = servers.start_nats(self.data_dir / "timers-nats")
+        self.extra_servers += [redis, broker]
+        runs: dict[str, list[dict[str, Any]]] = {"timers": [], "raw_publish": [], "zset": []}
+        try:
+            for rep in range(plan.reps):
+                result = await self.measure("expiration", 300, redis_url=redis.url, nats_url=broker.url,
+                                            timers=plan.timers, lead=plan.timer_lead, timeout=120)  # fmt: skip
+                say(
+                    f"   rep {rep + 1} timers: lateness p50 {result['lateness_p50_ms']} ms p99 "
+                    f"{result['lateness_p99_ms']} ms, {result['fire_per_s']} fired/s, {result['bytes_per_timer']} "
+                    f"B/timer (added in {result['add_s']} s, {result['margin_s']} s before due) cpu {result['cpu']}"
+                )
+                runs["timers"].append(result)
+                result = await self.measure("raw_publish", 300, nats_url=broker.url, count=plan.timers, timeout=120)
+                say(f"   rep {rep + 1} raw publish: {result['per_s']} msg/s cpu {result['cpu']}")
+                runs["raw_publish"].append(result)
+                result = await self.measure("redis_zset", 120, redis_url=redis.url, members=plan.timers)
+                say(f"   rep {rep + 1} bare sorted set: {result['bytes_per_member']} B/member")
+                runs["zset"].append(result)
+        finally:
+            self.stop_extras()
+        self.results["expiration"] = runs
+
+
+def _pid(child: Child) -> int:
+    assert child.process is not None
+    return child.process.pid
+
+
+async def wait_http(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not healthy_http(port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing healthy on port {port} after {timeout} s")
+        await asyncio.sleep(0.2)
+
+
+def import_only_rss(module: str) -> int:
+    """RSS (KiB) of a fresh interpreter that imported `module` (all of a service's code and libraries) and started
+    nothing: the floor a running service is compared with."""
+    code = ("import importlib, os, sys; importlib.import_module(sys.argv[1]); "
+            "from tests.bench.procs import rss_kib; print(rss_kib(os.getpid()))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code, module], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True)  # fmt: skip
+    return int(out.stdout.strip())
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} (with uncommitted changes)" if dirty else commit
+
+
+EXTRA_PROCESSES = ("bare-strawberry", "live-gateway")
+SCENARIOS = ("memory", "reads", "purchase", "live", "expiration")
+
+
+async def profile_children(stack: Stack, names: list[str], out_dir: Path) -> None:
+    """Restart the named stack processes under cProfile (stats are written to `out_dir/<name>.prof` when the stack
+    stops them). For finding hot spots only: profiled processes run slower, so their figures are not for the record.
+    """
+    for name in names:
+        child = stack.children[name]
+        child.stop()
+        child.argv = [sys.executable, "-m", "cProfile", "-o", str(out_dir / f"{name}.prof"), "-m", name]
+        child.start()
+    await stack.wait_healthy(names, timeout=60)
+    say(f"profiling {', '.join(names)} into {out_dir}")
+
+
+async def run(plan: Plan, only: set[str], profile: list[str], profile_dir: Path) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="ticketstore-bench-"))
+    facts = machine_facts()
+    started = time.monotonic()
+    say(f"stack data in {data_dir}")
+    stack = start_stack(data_dir, order_window=3600)
+    worker: Worker | None = None
+    clients: list[Client] = []
+    bench: Bench | None = None
+    try:
+        await stack.wait_healthy(timeout=120)
+        if profile:
+            await profile_children(stack, [name for name in profile if name in SERVICES], profile_dir)
+        worker = await Worker.start()
+        bench = Bench(plan, stack, worker, data_dir, profile=profile, profile_dir=profile_dir)
+        await bench.setup(clients)
+        if "memory" in only:
+            await bench.idle_memory()
+        purchase_ids: list[str] = []
+        if "purchase" in only:
+            say(f"creating {plan.concurrency + plan.reps * plan.orders} tickets to buy")
+            purchase_ids = await bench.create_tickets(plan.concurrency + plan.reps * plan.orders)
+            await bench.orders_caught_up()
+        if "reads" in only:
+            await bench.reads()
+        if "purchase" in only:
+            await bench.purchase(purchase_ids)
+        if "live" in only:
+            await bench.live()
+        if "expiration" in only:
+            await bench.expiration()
+    finally:
+        for client in clients:
+            await client.close()
+        if bench is not None:
+            bench.stop_extras()
+        if worker is not None:
+            await worker.stop()
+        stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return {
+        "facts": facts,
+        "commit": git_commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "seconds": round(time.monotonic() - started, 1),
+        "plan": plan.__dict__,
+        "results": bench.results if bench else {},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: one repetition, small sizes (no doc)")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {SCENARIOS}")
+    parser.add_argument("--concurrency", type=int, help="callers in flight for reads and purchases (default 16)")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--doc", type=Path, default=DOC, help="the report to write (default docs/BENCHMARKS.md)")
+    parser.add_argument("--no-doc", action="store_true", help="print the table only")
+    parser.add_argument("--profile", default="", help="comma-separated stack processes to run under cProfile "
+                        "(e.g. tickets_svc,gateway); implies --no-doc")  # fmt: skip
+    parser.add_argument("--profile-dir", type=Path, default=Path("/tmp/ticketstore-bench-profile"))
+    args = parser.parse_args(argv)
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    if unknown := only - set(SCENARIOS):
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    plan = Plan.quick() if args.quick else Plan()
+    if args.concurrency:
+        plan.concurrency = args.concurrency
+    command = "make bench" if os.environ.get("MAKELEVEL") else " ".join(["python -m tests.bench", *sys.argv[1:]])
+    profile = [name.strip() for name in args.profile.split(",") if name.strip()]
+    if profile:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
+    if unknown := set(profile) - set(SERVICES) - set(EXTRA_PROCESSES):
+        parser.error(f"cannot profile {', '.join(sorted(unknown))}: choose among "
+                     f"{', '.join([*SERVICES, *EXTRA_PROCESSES])}")  # fmt: skip
+    outcome = asyncio.run(run(plan, only, profile, args.profile_dir))
+    outcome["command"] = command
+    if args.json:
+        args.json.write_text(json.dumps(outcome, indent=1))
+    table = report.table(outcome)
+    print(table, flush=True)
+    say(f"total {outcome['seconds']} s")
+    if not args.no_doc and not args.quick and not profile:
+        report.write(args.doc, outcome)
+        say(f"wrote {args.doc.relative_to(ROOT) if args.doc.is_relative_to(ROOT) else args.doc}")
+    return 0

@@ -1,0 +1,587 @@
+"""The load generator: a separate process (`python -m tests.bench.worker`) so it never shares an interpreter, an
+event loop or a GIL with what it measures.
+
+Protocol: one JSON command per line on stdin (`{"op": name, "args": {...}}`), one JSON answer per line on stdout
+(`{"ok": true, "result": {...}}` or `{"ok": false, "error": "..."}`). Each command runs on a fresh uvloop loop.
+Every loop here is bounded in count and in time; every address is 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import grpc
+import nats
+import uvloop
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import StorageType, StreamConfig
+
+from common import events
+from common.bus import MSG_ID_HEADER, TRACE_HEADER, EventBus
+from common.ids import new_id
+from common.timestamps import to_timestamp
+from expiration_svc.app import connect_redis
+from expiration_svc.clock import SystemClock
+from expiration_svc.scheduler import PUBLISH_CONCURRENCY, Scheduler
+from expiration_svc.settings import ExpirationSettings
+from expiration_svc.store import TimerStore
+from gateway.live import LiveHub
+from tests.bench.stats import percentile
+from tests.client import Client
+from tests.test_flows import CREATE_ORDER, TICKET_STATUS
+from ticketstore.events.v1 import expiration_pb2, orders_pb2
+from ticketstore.events.v1 import tickets_pb2 as ticket_events
+from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+
+log = logging.getLogger("bench.worker")
+HOST = "127.0.0.1"
+now = time.perf_counter  # one clock for every latency; CLOCK_MONOTONIC is shared by all processes of the machine
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def latency_summary(latencies: list[float], prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}p50_ms": ms(percentile(latencies, 50)), f"{prefix}p99_ms": ms(percentile(latencies, 99))}
+
+
+# --- a minimal HTTP/1.1 keep-alive client: the cheapest way to drive the gateway without starving it ---
+
+
+def encode_post(port: int, body: dict[str, Any], token: str | None = None) -> bytes:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    head = (f"POST /graphql HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n{auth}"
+            f"Content-Length: {len(payload)}\r\n\r\n")  # fmt: skip
+    return head.encode("latin-1") + payload
+
+
+class HttpConnection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> HttpConnection:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        return cls(reader, writer)
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        self._writer.write(request)
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self._reader.readexactly(length)
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+
+def graphql_ok(status: int, body: bytes) -> bool:
+    return status == 200 and b'"errors"' not in body
+
+
+# --- closed-loop load: `concurrency` callers, each sending its next request when the previous one answered ---
+
+
+async def closed_loop(
+    call: Callable[[int, int], Awaitable[bool]], concurrency: int, warmup: float, duration: float, max_requests: int
+) -> dict[str, Any]:
+    """Runs warm-up then a measured window; `call(worker, i)` returns whether the answer was right."""
+    start = now()
+    measure_from, end = start + warmup, start + warmup + duration
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+
+    async def caller(worker: int) -> None:
+        nonlocal errors, sent
+        i = worker
+        while sent < max_requests:
+            t0 = now()
+            if t0 >= end:
+                return
+            sent += 1
+            ok = await call(worker, i)
+            t1 = now()
+            if t0 >= measure_from and t1 <= end:
+                if ok:
+                    latencies.append(t1 - t0)
+                else:
+                    errors += 1
+            i += concurrency
+
+    await asyncio.wait_for(asyncio.gather(*(caller(w) for w in range(concurrency))), warmup + duration + 30)
+    window = min(duration, now() - measure_from)
+    return {"requests": len(latencies), "errors": errors, "rps": round(len(latencies) / window, 1),
+            **latency_summary(latencies)}  # fmt: skip
+
+
+async def http_load(
+    port: int, bodies: list[dict[str, Any]], concurrency: int, warmup: float, duration: float, max_requests: int
+) -> dict[str, Any]:
+    requests = [encode_post(port, body) for body in bodies]
+    connections = [await HttpConnection.open(port) for _ in range(concurrency)]
+    sample: list[bytes] = []
+
+    async def call(worker: int, i: int) -> bool:
+        status, body = await connections[worker].post(requests[i % len(requests)])
+        ok = graphql_ok(status, body)
+        if not ok and not sample:
+            sample.append(body[:300])
+        return ok
+
+    try:
+        result = await closed_loop(call, concurrency, warmup, duration, max_requests)
+    finally:
+        for connection in connections:
+            await connection.close()
+    if sample:
+        result["sample_error"] = sample[0].decode(errors="replace")
+    return result
+
+
+async def grpc_load(
+    target: str, method: str, ids: list[str], page_size: int, concurrency: int, warmup: float, duration: float,
+    max_requests: int,
+) -> dict[str, Any]:  # fmt: skip
+    """The same reads as the gateway's, straight to tickets_svc over one channel (as the gateway holds one)."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = tickets_pb2_grpc.TicketsServiceStub(channel)
+        gets = [tickets_pb2.GetTicketRequest(id=ticket_id) for ticket_id in ids]
+        listing = tickets_pb2.ListTicketsRequest(page_size=page_size)
+
+        async def call(worker: int, i: int) -> bool:
+            try:
+                if method == "get":
+                    reply = await stub.GetTicket(gets[i % len(gets)], timeout=10)
+                    return bool(reply.ticket.id)
+                page = await stub.ListTickets(listing, timeout=10)
+                return len(page.edges) == page_size
+            except grpc.aio.AioRpcError:
+                return False
+
+        return await closed_loop(call, concurrency, warmup, duration, max_requests)
+
+
+# --- scenario 2: createOrder until the ticket is RESERVED, and the broker's own publish-and-consume ---
+
+
+async def purchase(
+    gateway_port: int, nats_url: str, tokens: list[str], ticket_ids: list[str], concurrency: int, timeout: float
+) -> dict[str, Any]:
+    """Each caller orders its next ticket through the gateway, then waits for `ticket.updated` RESERVED on NATS."""
+    loop = asyncio.get_running_loop()
+    reserved: dict[str, asyncio.Future[float]] = {}
+    client = await nats.connect(nats_url, name="bench-purchase")
+
+    async def on_update(msg: Any) -> None:
+        update = ticket_events.TicketUpdated.FromString(msg.data)
+        waiting = reserved.get(update.ticket_id)
+        if update.status == tickets_pb2.TICKET_STATUS_RESERVED and waiting is not None and not waiting.done():
+            waiting.set_result(now())
+
+    announced: dict[str, float] = {}
+
+    async def on_created(msg: Any) -> None:
+        announced.setdefault(orders_pb2.OrderCreated.FromString(msg.data).ticket_id, now())
+
+    await client.subscribe(events.TICKET_UPDATED, cb=on_update)
+    await client.subscribe(events.ORDER_CREATED, cb=on_created)
+    await client.flush()
+    pending = list(ticket_ids)
+    api: list[float] = []
+    propagation: list[float] = []
+    total: list[float] = []
+    first_hop: list[float] = []  # request sent -> order.created on NATS (orders_svc, its outbox relay)
+    second_hop: list[float] = []  # order.created -> ticket.updated RESERVED (tickets_svc consumer, its relay)
+    failures: list[str] = []
+    first_sent: list[float] = []
+    last_seen: list[float] = []
+
+    async def buyer(worker: int) -> None:
+        connection = await HttpConnection.open(gateway_port)
+        token = tokens[worker % len(tokens)]
+        try:
+            while pending:
+                ticket_id = pending.pop()
+                reserved[ticket_id] = loop.create_future()
+                request = encode_post(gateway_port, {"query": CREATE_ORDER, "variables": {"id": ticket_id}}, token)
+                t0 = now()
+                first_sent.append(t0)
+                status, body = await connection.post(request)
+                t1 = now()
+                if not graphql_ok(status, body):
+                    failures.append(body[:300].decode(errors="replace"))
+                    continue
+                try:
+                    t2 = await asyncio.wait_for(reserved[ticket_id], timeout)
+                except TimeoutError:
+                    failures.append(f"{ticket_id}: not RESERVED within {timeout} s")
+                    continue
+                last_seen.append(t2)
+                api.append(t1 - t0)
+                propagation.append(max(0.0, t2 - t1))
+                total.append(t2 - t0)
+                if ticket_id in announced:
+                    first_hop.append(announced[ticket_id] - t0)
+                    second_hop.append(t2 - announced[ticket_id])
+        finally:
+            await connection.close()
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(buyer(w) for w in range(concurrency))), timeout * 4 + 60)
+    finally:
+        await client.close()
+    elapsed = max(last_seen) - min(first_sent) if last_seen else float("nan")
+    return {
+        "orders": len(total),
+        "errors": len(failures),
+        "sample_error": failures[0] if failures else "",
+        "per_s": round(len(total) / elapsed, 1),
+        **latency_summary(api, "api_"),
+        **latency_summary(propagation, "prop_"),
+        **latency_summary(total, "e2e_"),
+        **latency_summary(first_hop, "hop1_"),
+        **latency_summary(second_hop, "hop2_"),
+    }
+
+
+def order_created_size() -> int:
+    """The size of an order.created payload as orders_svc publishes it (ids are 24 hex characters)."""
+    sample = orders_pb2.OrderCreated(
+        order_id=new_id(), user_id=new_id(), ticket_id=new_id(), price_cents=2500,
+        expire_time=to_timestamp(dt.datetime.now(dt.UTC)), version=0,
+        occur_time=to_timestamp(dt.datetime.now(dt.UTC)),
+    )  # fmt: skip
+    return sample.ByteSize()
+
+
+async def broker(nats_url: str, count: int, concurrency: int, timeout: float) -> dict[str, Any]:
+    """Raw JetStream: publish (awaiting the stream's ack, with a dedup id like ours) and consume (a durable pull
+    consumer, explicit ack) payloads of order.created's size, `concurrency` in flight like the purchase scenario."""
+    loop = asyncio.get_running_loop()
+    client = await nats.connect(nats_url, name="bench-broker")
+    js = client.jetstream()
+    tag = uuid.uuid4().hex[:8]
+    name, subject = f"BENCH_{tag}", f"bench.{tag}"
+    await js.add_stream(StreamConfig(name=name, subjects=[subject], storage=StorageType.FILE,
+                                     duplicate_window=events.DUPLICATE_WINDOW.total_seconds()))  # fmt: skip
+    subscription = await js.pull_subscribe(subject, durable="bench", stream=name)
+    size = order_created_size()
+    arrived: dict[int, asyncio.Future[float]] = {}
+    latencies: list[float] = []
+    stop = asyncio.Event()
+
+    async def consume() -> None:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(64, timeout=0.5)
+            except (TimeoutError, NatsTimeoutError):
+                continue
+            for msg in messages:
+                waiting = arrived.get(int.from_bytes(msg.data[:8], "big"))
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(now())
+                await msg.ack()
+
+    sequence = iter(range(count))
+
+    async def publisher() -> None:
+        for i in sequence:
+            arrived[i] = loop.create_future()
+            payload = i.to_bytes(8, "big") + b"x" * (size - 8)
+            t0 = now()
+            await js.publish(subject, payload, headers={MSG_ID_HEADER: f"{subject}:{i}", TRACE_HEADER: tag},
+                             timeout=5)  # fmt: skip
+            t1 = await asyncio.wait_for(arrived[i], 10)
+            latencies.append(t1 - t0)
+
+    consumer = asyncio.create_task(consume())
+    started = now()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(publisher() for _ in range(concurrency))), timeout)
+    finally:
+        elapsed = now() - started
+        stop.set()
+        await consumer
+        await js.delete_stream(name)
+        await client.close()
+    return {"messages": len(latencies), "payload_bytes": size, "per_s": round(len(latencies) / elapsed, 1),
+            **latency_summary(latencies, "prop_")}  # fmt: skip
+
+
+# --- scenario 3: one status change fanned out to many websocket subscribers, and the hub alone ---
+
+
+def ticket_update(ticket_id: str, version: int) -> ticket_events.TicketUpdated:
+    reserved = version % 2 == 1
+    return ticket_events.TicketUpdated(
+        ticket_id=ticket_id, title="Fan-out gig", price_cents=2500, seller_id=new_id(),
+        status=tickets_pb2.TICKET_STATUS_RESERVED if reserved else tickets_pb2.TICKET_STATUS_AVAILABLE,
+        order_id=new_id() if reserved else "", version=version,
+        occur_time=to_timestamp(dt.datetime.now(dt.UTC)),
+    )  # fmt: skip
+
+
+class FanOut:
+    """Counts deliveries per version; one change at a time (the next once every subscriber has the previous)."""
+
+    def __init__(self, subscribers: int) -> None:
+        self.subscribers = subscribers
+        self.published: dict[int, float] = {}
+        self.received: dict[int, list[float]] = {}
+        self.complete: dict[int, asyncio.Event] = {}
+        self.unexpected = 0
+
+    def expect(self, version: int) -> None:
+        self.received[version] = []
+        self.complete[version] = asyncio.Event()
+
+    def seen(self, version: int) -> None:
+        got = self.received.get(version)
+        if got is None:
+            self.unexpected += 1
+            return
+        got.append(now())
+        if len(got) == self.subscribers:
+            self.complete[version].set()
+
+    async def run(self, publish: Callable[[int], Awaitable[None]], first: int, count: int, timeout: float
+                  ) -> dict[str, Any]:  # fmt: skip
+        for version in range(first, first + count):
+            self.expect(version)
+        started = now()
+        for version in range(first, first + count):
+            self.published[version] = now()
+            await publish(version)
+            await asyncio.wait_for(self.complete[version].wait(), timeout)
+        elapsed = max(self.received[first + count - 1]) - started
+        latencies = [t - self.published[v] for v in range(first, first + count) for t in self.received[v]]
+        return {"changes": count, "deliveries": len(latencies), "per_s": round(len(latencies) / elapsed, 1),
+                "changes_per_s": round(count / elapsed, 2), **latency_summary(latencies)}  # fmt: skip
+
+
+async def ws_fanout(
+    gateway_url: str, nats_url: str, ticket_id: str, base_version: int, subscribers: int, changes: int, reps: int,
+    timeout: float,
+) -> dict[str, Any]:  # fmt: skip
+    """`subscribers` websockets (graphql-transport-ws, the e2e tests' client) on `ticketStatus` of one ticket; the
+    changes are published as `ticket.updated` on the gateway's NATS, as tickets_svc's relay would."""
+    fan = FanOut(subscribers)
+    client = Client(gateway_url)
+    publisher = await nats.connect(nats_url, name="bench-fanout")
+    connect_gate = asyncio.Semaphore(32)
+    opened = now()
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def open_one() -> Any:
+            async with connect_gate:
+                subscription = await stack.enter_async_context(client.subscribe(TICKET_STATUS, {"id": ticket_id}))
+                first = await subscription.next(timeout)
+                assert first["ticketStatus"]["version"] == base_version, first
+                return subscription
+
+        subscriptions = await asyncio.wait_for(asyncio.gather(*(open_one() for _ in range(subscribers))),
+                                               timeout * 4)  # fmt: skip
+        connect_seconds = now() - opened
+
+        async def listen(subscription: Any) -> None:
+            while True:
+                data = await subscription.next(timeout * 4)
+                fan.seen(int(data["ticketStatus"]["version"]))
+
+        listeners = [asyncio.create_task(listen(s)) for s in subscriptions]
+
+        async def publish(version: int) -> None:
+            await publisher.publish(events.TICKET_UPDATED, ticket_update(ticket_id, version).SerializeToString())
+            await publisher.flush()
+
+        runs = []
+        try:
+            for rep in range(reps):
+                runs.append(await fan.run(publish, base_version + 1 + rep * changes, changes, timeout))
+        finally:
+            for task in listeners:
+                task.cancel()
+            await asyncio.gather(*listeners, return_exceptions=True)
+            await publisher.close()
+            await client.close()
+    return {"runs": runs, "connect_s": round(connect_seconds, 2), "unexpected": fan.unexpected}
+
+
+async def hub_fanout(nats_url: str, subscribers: int, changes: int, reps: int, timeout: float) -> dict[str, Any]:
+    """The ceiling: the gateway's LiveHub in this process, fed with `publish_local`, its subscribers read directly."""
+    hub = LiveHub(nats_url, name="bench-hub")
+    await hub.start()
+    ticket_id = new_id()
+    fan = FanOut(subscribers)
+    async with contextlib.AsyncExitStack() as stack:
+        subscribers_ = [await stack.enter_async_context(hub.subscribe(("ticket", ticket_id)))
+                        for _ in range(subscribers)]  # fmt: skip
+
+        async def listen(subscriber: Any) -> None:
+            while True:
+                item = await subscriber.next()
+                fan.seen(int(item.version))
+
+        listeners = [asyncio.create_task(listen(s)) for s in subscribers_]
+
+        async def publish(version: int) -> None:
+            hub.publish_local(events.TICKET_UPDATED, ticket_update(ticket_id, version))
+
+        runs = []
+        try:
+            for rep in range(reps):
+                runs.append(await fan.run(publish, 1 + rep * changes, changes, timeout))
+        finally:
+            for task in listeners:
+                task.cancel()
+            await asyncio.gather(*listeners, return_exceptions=True)
+    await hub.stop()
+    return {"runs": runs}
+
+
+# --- scenario 4: many pending timers through expiration_svc's own scheduler and store ---
+
+
+async def redis_used_memory(redis: Any) -> int:
+    return int((await redis.info("memory"))["used_memory"])
+
+
+async def expiration(redis_url: str, nats_url: str, timers: int, lead: float, timeout: float) -> dict[str, Any]:
+    """`timers` timers all due `lead` seconds after they were added, fired by expiration_svc's Scheduler (its default
+    poll interval, lease and batch size) against real Redis and JetStream; lateness = broker-acknowledged
+    announcement time minus due time."""
+    defaults = ExpirationSettings.model_fields
+    redis = connect_redis(redis_url)
+    bus = await EventBus.connect(nats_url, "bench-expiration")
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    store = TimerStore(redis, prefix)
+    fired: list[float] = []
+    all_fired = asyncio.Event()
+
+    async def publish(subject: str, message: Any, msg_id: str) -> None:
+        await bus.publish(subject, message, msg_id)
+        fired.append(time.time())
+        if len(fired) >= timers:
+            all_fired.set()
+
+    scheduler = Scheduler(
+        store, publish, SystemClock(),
+        poll_interval=defaults["poll_interval_seconds"].default, lease=defaults["lease_seconds"].default,
+        batch_size=defaults["batch_size"].default,
+    )  # fmt: skip
+    order_ids = [new_id() for _ in range(timers)]
+    before = await redis_used_memory(redis)
+    scheduler.start()
+    added_from = time.time()
+    due = round((added_from + lead) * 1000)
+    try:
+        added = await scheduler.add_many([(order_id, due) for order_id in order_ids])
+        added_at = time.time()
+        pending_memory = await redis_used_memory(redis)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_fired.wait(), timeout)
+    finally:
+        await scheduler.stop()
+    after = await redis_used_memory(redis)
+    lateness = [t - due / 1000 for t in fired]
+    await redis.delete(store.timers_key, store.claimed_key, store.closed_key)
+    await redis.aclose()
+    await bus.close()
+    return {
+        "timers": timers, "added": added, "fired": len(fired), "add_s": round(added_at - added_from, 2),
+        "margin_s": round(due / 1000 - added_at, 2),
+        "lateness_p50_ms": ms(percentile(lateness, 50)), "lateness_p99_ms": ms(percentile(lateness, 99)),
+        "lateness_max_ms": ms(max(lateness) if lateness else float("nan")),
+        "fire_per_s": round(len(fired) / max(1e-9, max(fired) - due / 1000), 1) if fired else 0.0,
+        "bytes_per_timer": round((pending_memory - before) / timers, 1),
+        "bytes_per_tombstone": round((after - before) / timers, 1),
+    }  # fmt: skip
+
+
+async def raw_publish(nats_url: str, count: int, timeout: float) -> dict[str, Any]:
+    """The ceiling of firing: the same announcements published straight to JetStream, as many in flight as the
+    scheduler allows (PUBLISH_CONCURRENCY), each awaiting its ack."""
+    bus = await EventBus.connect(nats_url, "bench-raw-publish")
+    gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+    stamp = to_timestamp(dt.datetime.now(dt.UTC))
+
+    async def one(order_id: str) -> None:
+        message = expiration_pb2.ExpirationComplete(order_id=order_id, occur_time=stamp)
+        async with gate:
+            await bus.publish(events.EXPIRATION_COMPLETE, message, events.msg_id(events.EXPIRATION_COMPLETE, order_id))
+
+    ids = [new_id() for _ in range(count)]
+    started = now()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in ids)), timeout)
+    finally:
+        elapsed = now() - started
+        await bus.close()
+    return {"messages": count, "per_s": round(count / elapsed, 1)}
+
+
+async def redis_zset(redis_url: str, members: int) -> dict[str, Any]:
+    """The memory ceiling: the same number of 24-character members in one bare sorted set."""
+    redis = connect_redis(redis_url)
+    key = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    before = await redis_used_memory(redis)
+    due = round(time.time() * 1000)
+    ids = [new_id() for _ in range(members)]
+    for start in range(0, members, 5000):
+        await redis.zadd(key, {i: due for i in ids[start : start + 5000]})
+    after = await redis_used_memory(redis)
+    await redis.delete(key)
+    await redis.aclose()
+    return {"bytes_per_member": round((after - before) / members, 1)}
+
+
+OPS: dict[str, Callable[..., Coroutine[Any, Any, dict[str, Any]]]] = {
+    "http_load": http_load,
+    "grpc_load": grpc_load,
+    "purchase": purchase,
+    "broker": broker,
+    "ws_fanout": ws_fanout,
+    "hub_fanout": hub_fanout,
+    "expiration": expiration,
+    "raw_publish": raw_publish,
+    "redis_zset": redis_zset,
+}
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        command = json.loads(line)
+        try:
+            result: dict[str, Any] = uvloop.run(OPS[command["op"]](**command["args"]))
+            answer: dict[str, Any] = {"ok": True, "result": result}
+        except Exception as error:
+            answer = {"ok": False, "error": f"{type(error).__name__}: {error}", "trace": traceback.format_exc()}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
