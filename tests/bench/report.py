@@ -3,6 +3,7 @@ profile and its before/after figures) is written by hand and carried over unchan
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -204,6 +205,30 @@ def details(outcome: dict[str, Any]) -> str:
         out.append("Servers (for reference, no ceiling): "
                    + ", ".join(f"{name} {mib:.1f} MiB" for name, mib in servers_mib.items()) + ".\n")  # fmt: skip
     return "\n".join(out)
+
+
+def probe_summary(directory: Path, names_by_pid: dict[int, str]) -> dict[str, Any]:
+    """What tests/bench/probe recorded, per process (named as the bench started it)."""
+    found: dict[str, Any] = {}
+    for path in sorted(directory.glob("*.json")):
+        data = json.loads(path.read_text())
+        pid = int(path.stem.rsplit("-", 1)[1])
+        found[f"{names_by_pid.get(pid, data['module'])} ({pid})"] = data
+    return found
+
+
+def probe_table(found: dict[str, Any]) -> str:
+    lines = ["| process | GC pauses: count, total ms, longest ms (full collections) | MongoDB commands: count, "
+             "mean ms |", "|---|---|---|"]  # fmt: skip
+    for name, data in found.items():
+        gc_runs = data["gc"].values()
+        full = data["gc"].get("gen2", {"count": 0, "max_ms": 0.0})
+        pauses = (f"{sum(g['count'] for g in gc_runs)}, {sum(g['total_ms'] for g in gc_runs):.0f}, "
+                  f"{max((g['max_ms'] for g in gc_runs), default=0):.0f} ({full['count']} full, longest "
+                  f"{full['max_ms']:.0f})")  # fmt: skip
+        mongo = ", ".join(f"{cmd} {m['count']} x {m['mean_ms']:.2f}" for cmd, m in data["mongo"].items()) or "-"
+        lines.append(f"| {name} | {pauses} | {mongo} |")
+    return "\n".join(lines)
 
 
 def kept_section(path: Path) -> str:

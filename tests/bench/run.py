@@ -116,6 +116,7 @@ class Bench:
     extra_children: list[Child] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)
     profile_dir: Path = Path("/tmp/ticketstore-bench-profile")
+    names_by_pid: dict[int, str] = field(default_factory=dict)  # every process started, for --probe's summary
 
     # --- processes ---
 
@@ -145,6 +146,7 @@ class Bench:
             argv[1:1] = ["-m", "cProfile", "-o", str(self.profile_dir / f"{name}.prof")]
         child = Child(name, argv, {**self.stack.service_env(), **env}, logs / f"{name}.log")
         child.start()
+        self.names_by_pid[_pid(child)] = name
         self.extra_children.append(child)
         return child
 
@@ -390,6 +392,7 @@ async def run(plan: Plan, only: set[str], profile: list[str], profile_dir: Path)
             await profile_children(stack, [name for name in profile if name in SERVICES], profile_dir)
         worker = await Worker.start()
         bench = Bench(plan, stack, worker, data_dir, profile=profile, profile_dir=profile_dir)
+        bench.names_by_pid.update({_pid(child): name for name, child in stack.children.items()})
         await bench.setup(clients)
         if "memory" in only:
             await bench.idle_memory()
@@ -416,6 +419,7 @@ async def run(plan: Plan, only: set[str], profile: list[str], profile_dir: Path)
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
     return {
+        "names_by_pid": bench.names_by_pid if bench else {},
         "facts": facts,
         "commit": git_commit(),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
@@ -436,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="", help="comma-separated stack processes to run under cProfile "
                         "(e.g. tickets_svc,gateway); implies --no-doc")  # fmt: skip
     parser.add_argument("--profile-dir", type=Path, default=Path("/tmp/ticketstore-bench-profile"))
+    parser.add_argument("--probe", action="store_true", help="record GC pauses and MongoDB command latencies in "
+                        "every service and gateway (tests/bench/probe); implies --no-doc")  # fmt: skip
+    parser.add_argument("--probe-dir", type=Path, default=Path("/tmp/ticketstore-bench-probe"))
     args = parser.parse_args(argv)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     if unknown := only - set(SCENARIOS):
@@ -450,14 +457,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(profile) - set(SERVICES) - set(EXTRA_PROCESSES):
         parser.error(f"cannot profile {', '.join(sorted(unknown))}: choose among "
                      f"{', '.join([*SERVICES, *EXTRA_PROCESSES])}")  # fmt: skip
+    if args.probe:
+        shutil.rmtree(args.probe_dir, ignore_errors=True)
+        args.probe_dir.mkdir(parents=True)
+        os.environ["BENCH_PROBE_DIR"] = str(args.probe_dir)  # the stack's processes inherit this environment
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests" / "bench" / "probe"),
+                                                                os.environ.get("PYTHONPATH")]))  # fmt: skip
     outcome = asyncio.run(run(plan, only, profile, args.profile_dir))
     outcome["command"] = command
+    if args.probe:
+        outcome["probe"] = report.probe_summary(args.probe_dir, outcome.pop("names_by_pid"))
+        print(report.probe_table(outcome["probe"]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(outcome, indent=1))
     table = report.table(outcome)
     print(table, flush=True)
     say(f"total {outcome['seconds']} s")
-    if not args.no_doc and not args.quick and not profile:
+    if not args.no_doc and not args.quick and not profile and not args.probe:
         report.write(args.doc, outcome)
         say(f"wrote {args.doc.relative_to(ROOT) if args.doc.is_relative_to(ROOT) else args.doc}")
     return 0
