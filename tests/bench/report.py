@@ -276,7 +276,9 @@ measurement runs the conductor only waits; it reads each process's CPU time from
 tables below give the cores each group used on average (1.00 = one core all the time): `load` = the load
 generator, `gateway`, `services` = the five services, `servers` = NATS/Redis/nx-27017/localstripe, `bench extras` =
 the bare Strawberry app or the second gateway and their NATS/Redis, `others` = everything else on the machine
-(other people's work on a shared host: figures taken while `others` is high are noisier).
+(other people's work on a shared host: figures taken while `others` is high are noisier). Two measurements have no
+separate server: the hub ceiling (3) and the expiration scheduler (4) run inside the load-generator process, so
+there `load` is the system under test.
 
 {details(outcome)}
 ## Method
