@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
@@ -14,41 +15,41 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 T = TypeVar("T")
 Document = dict[str, Any]
 
-# Per client: None = not probed yet; a Lock = transactions must run one at a time; False = the server isolates them.
-_serializers: weakref.WeakKeyDictionary[AsyncMongoClient[Document], asyncio.Lock | bool] = weakref.WeakKeyDictionary()
+
+@dataclass
+class _WriteTurn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    isolated: bool | None = None  # None until the server was asked
+
+
+_turns: weakref.WeakKeyDictionary[AsyncMongoClient[Document], _WriteTurn] = weakref.WeakKeyDictionary()
 
 
 def connect(url: str, app_name: str) -> AsyncMongoClient[Document]:
     return AsyncMongoClient(url, tz_aware=True, appname=app_name, serverSelectionTimeoutMS=10_000)
 
 
-async def _serializer(client: AsyncMongoClient[Document]) -> asyncio.Lock | None:
-    """A lock when the server is not a replica set / sharded cluster.
-
-    A real MongoDB only offers transactions on a replica set (or mongos), where they are isolated. The embedded
-    dev/test server (nx-27017) offers them on a standalone server but does not isolate concurrent ones (they nest
-    as SQLite savepoints and lose writes), so there we run a process's transactions one at a time.
-    """
-    known = _serializers.get(client)
-    if known is None:
-        hello = await client.admin.command("hello")
-        isolated = "setName" in hello or hello.get("msg") == "isdbgrid"
-        known = _serializers[client] = False if isolated else asyncio.Lock()
-    return known if isinstance(known, asyncio.Lock) else None
-
-
 @contextlib.asynccontextmanager
 async def exclusive(client: AsyncMongoClient[Document]) -> AsyncIterator[None]:
     """Hold this process's write turn on a server that does not isolate transactions; a no-op on one that does.
 
-    Wrap plain writes with it too: on such a server a write made while another session's transaction is open
-    joins that transaction (and is lost if it aborts).
+    A real MongoDB only offers transactions on a replica set (or mongos), where they are isolated. The embedded
+    dev/test server (nx-27017) offers them on a standalone server but does not isolate concurrent ones (they nest
+    as SQLite savepoints and lose writes), so there a process's transactions run one at a time. Wrap plain writes
+    with it too: there a write made while another session's transaction is open joins that transaction.
     """
-    lock = await _serializer(client)
-    if lock is None:
+    turn = _turns.get(client)
+    if turn is None:  # created before any await, so concurrent first callers share one lock
+        turn = _turns[client] = _WriteTurn()
+    if turn.isolated is None:
+        async with turn.lock:
+            if turn.isolated is None:
+                hello = await client.admin.command("hello")
+                turn.isolated = "setName" in hello or hello.get("msg") == "isdbgrid"
+    if turn.isolated:
         yield
     else:
-        async with lock:
+        async with turn.lock:
             yield
 
 

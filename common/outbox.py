@@ -24,6 +24,7 @@ from common.timestamps import utcnow
 
 log = logging.getLogger(__name__)
 COLLECTION = "outbox"
+BATCH = 500
 
 
 class Outbox:
@@ -65,18 +66,24 @@ class Outbox:
         self._wake.set()
 
     async def flush(self, limit: int = 500) -> int:
-        """Publish what is pending, oldest first; returns how many were published."""
+        """Publish up to `limit` pending events, oldest first, then delete them; returns how many.
+
+        The publishes go out together (written in order on one connection, acknowledged concurrently) and one
+        delete removes the batch: if any publish fails nothing is deleted, and the retry's repeats are dropped by
+        the broker's dedup window.
+        """
         async with self._lock:
-            published = 0
             cursor = self._collection.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
-            async for document in cursor:
-                await self._bus.publish_raw(
-                    document["subject"], bytes(document["payload"]), document["_id"], document.get("trace_id")
-                )
-                async with exclusive(self._client):
-                    await self._collection.delete_one({"_id": document["_id"]})
-                published += 1
-            return published
+            pending = await cursor.to_list(length=limit)
+            if not pending:
+                return 0
+            await asyncio.gather(*(
+                self._bus.publish_raw(d["subject"], bytes(d["payload"]), d["_id"], d.get("trace_id"))
+                for d in pending
+            ))  # fmt: skip
+            async with exclusive(self._client):
+                await self._collection.delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
+            return len(pending)
 
     def start(self) -> None:
         self._wake.set()  # the first sweep runs at once: it publishes what a crash left behind
@@ -96,7 +103,7 @@ class Outbox:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._sweep_seconds)
             self._wake.clear()
             try:
-                while await self.flush() > 0:
+                while await self.flush(BATCH) == BATCH:  # a full batch: more may be waiting
                     pass
             except asyncio.CancelledError:
                 raise
