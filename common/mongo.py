@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,7 +21,10 @@ class _WriteTurn:
     isolated: bool | None = None  # None until the server was asked
 
 
-_turns: weakref.WeakKeyDictionary[AsyncMongoClient[Document], _WriteTurn] = weakref.WeakKeyDictionary()
+# One turn per server (clients to the same server share it: AsyncMongoClient equality is "same server") and event
+# loop. Entries are never dropped: a process talks to a handful of servers, and dropping one while a client of
+# that server holds its lock would let a second writer in.
+_turns: dict[tuple[int, Any], _WriteTurn] = {}
 
 
 def connect(url: str, app_name: str) -> AsyncMongoClient[Document]:
@@ -38,9 +40,10 @@ async def exclusive(client: AsyncMongoClient[Document]) -> AsyncIterator[None]:
     as SQLite savepoints and lose writes), so there a process's transactions run one at a time. Wrap plain writes
     with it too: there a write made while another session's transaction is open joins that transaction.
     """
-    turn = _turns.get(client)
+    key = (id(asyncio.get_running_loop()), client.eq_props())
+    turn = _turns.get(key)
     if turn is None:  # created before any await, so concurrent first callers share one lock
-        turn = _turns[client] = _WriteTurn()
+        turn = _turns[key] = _WriteTurn()
     if turn.isolated is None:
         async with turn.lock:
             if turn.isolated is None:
