@@ -5,7 +5,7 @@ PY := .venv/bin/python
 BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: help install deps proto check lint typecheck test dev bench k8s-check clean
+.PHONY: help install deps proto check lint typecheck test dev dev-keys bench k8s-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -40,6 +40,9 @@ test: install  ## every test, against real servers started on free loopback port
 
 dev: install  ## start the servers, every service and the gateway (Ctrl-C stops them)
 	$(PY) -m common.devstack
+
+dev-keys: install  ## only create the development JWT key pair in .dev/keys (make dev does it too)
+	$(PY) -m common.firstrun
 
 k8s-check:  ## build every k8s overlay and validate it offline (kustomize + kubernetes-validate)
 	$(PY) -m pytest tests/k8s -q

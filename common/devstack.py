@@ -1,11 +1,15 @@
 """`make dev`: the whole stack on this machine, in the foreground.
 
-Starts NATS (JetStream), Redis (AOF), the MongoDB-compatible server and the Stripe emulator with data under
-`.dev/`, then the five services and the gateway; waits until each is healthy; prints where GraphiQL and the logs
-are. A service that exits is reported loudly and restarted (with a growing pause; after 5 quick crashes in a row
-the whole stack stops). Ctrl-C or SIGTERM stops everything it started; the data stays for the next run.
+First creates what a first run needs (`common.firstrun`: the development key pair), then starts NATS (JetStream),
+Redis (AOF), the MongoDB-compatible server and the Stripe emulator with data under `.dev/`, then the five services
+and the gateway; waits until each is healthy; prints the addresses. A server or service that exits is reported
+loudly and restarted (with a growing pause; after 5 quick crashes in a row the whole stack stops). Ctrl-C, SIGTERM
+or SIGHUP stops everything it started, all at once, within a bound (`Stack.stop`); the data stays for the next run.
+Every child also dies with this process if it is killed outright (SIGKILL, a closed terminal), so a next `make dev`
+never finds their ports taken.
 
-Set MONGO_URL, NATS_URL, REDIS_URL or STRIPE_API_BASE to use servers of your own instead of the embedded ones.
+Set MONGO_URL, NATS_URL, REDIS_URL or STRIPE_API_BASE to use servers of your own instead of the embedded ones;
+DEV_DIR and the DEV_*_PORT variables move the data folder and the ports (`DevSettings`).
 """
 
 from __future__ import annotations
@@ -13,28 +17,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common import firstrun
 from common.settings import DEV_DIR
 from common.testing import servers
+from common.testing.servers import die_with_parent
 
-# Dev ports sit away from the defaults, so a system NATS (4222) or Redis (6379) on the machine is never touched.
-DEV_PORTS = {"nats": 14222, "redis": 16379, "mongo": 27017, "stripe": 12111}
-SERVICE_PORTS = {"auth_svc": 50051, "tickets_svc": 50052, "orders_svc": 50053, "payments_svc": 50054,
-                 "expiration_svc": 50055}  # fmt: skip
-GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8000"))
+SERVICES = ["auth_svc", "tickets_svc", "orders_svc", "payments_svc", "expiration_svc"]
 MAX_QUICK_CRASHES = 5
+QUICK_CRASH_SECONDS = 30
+DEV_GRACE_SECONDS = "2"  # in-flight calls get this long on stop (production: GRACE_SECONDS, 10 s by default)
+STOP_MARGIN_SECONDS = 5.0  # after its grace, a child that has not exited is killed
+
+
+class DevSettings(BaseSettings):
+    """Where `make dev` keeps its data and which ports it uses. The ports sit away from the defaults, so a system
+    NATS (4222) or Redis (6379) on the machine is never touched."""
+
+    model_config = SettingsConfigDict(env_prefix="DEV_", extra="ignore", frozen=True)
+
+    dir: Path = DEV_DIR
+    nats_port: int = 14222
+    redis_port: int = 16379
+    mongo_port: int = 27017
+    stripe_port: int = 12111
+    auth_port: int = 50051
+    tickets_port: int = 50052
+    orders_port: int = 50053
+    payments_port: int = 50054
+    expiration_port: int = 50055
+    gateway_port: int = Field(default=8000, validation_alias=AliasChoices("DEV_GATEWAY_PORT", "GATEWAY_PORT"))
+
+    def ports(self) -> dict[str, int]:
+        return {
+            "nats": self.nats_port, "redis": self.redis_port, "mongo": self.mongo_port, "stripe": self.stripe_port,
+            "auth_svc": self.auth_port, "tickets_svc": self.tickets_port, "orders_svc": self.orders_port,
+            "payments_svc": self.payments_port, "expiration_svc": self.expiration_port, "gateway": self.gateway_port,
+        }  # fmt: skip
 
 
 @dataclass
@@ -48,24 +83,36 @@ class Child:
     quick_crashes: int = 0
 
     def start(self) -> None:
+        # Its own session, so a Ctrl-C in the terminal reaches only us and we stop the children in order; and it
+        # dies with us, so a `make dev` killed outright leaves nothing behind.
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=die_with_parent(os.getpid()))  # fmt: skip
         self.started_at = time.monotonic()
 
     def stop(self, timeout: float = 15) -> None:
+        self.terminate()
+        self.wait_or_kill(time.monotonic() + timeout)
+
+    def terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+
+    def wait_or_kill(self, deadline: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{self.name} did not stop in time; killing it")
+            self.process.kill()
+            self.process.wait()
 
 
-def take_lock() -> IO[str]:
-    DEV_DIR.mkdir(parents=True, exist_ok=True)
-    handle = (DEV_DIR / "devstack.lock").open("a+")  # not "w": the loser must not wipe the holder's pid
+def take_lock(data_dir: Path) -> IO[str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / "devstack.lock").open("a+")  # not "w": the loser must not wipe the holder's pid
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -99,8 +146,13 @@ class Stack:
 
     @classmethod
     def on_free_ports(cls, data_dir: Path, env: dict[str, str]) -> Stack:
-        names = ["nats", "redis", "mongo", "stripe", *SERVICE_PORTS, "gateway"]
-        return cls(data_dir, {name: servers.free_port() for name in names}, env)
+        return cls(data_dir, {name: servers.free_port() for name in DevSettings().ports()}, env)
+
+    def prepare(self) -> None:
+        """Create what a first run needs, once, before any process starts (services only read it)."""
+        files = firstrun.prepare(self.data_dir)
+        for variable, value in files.service_env().items():
+            self.env.setdefault(variable, value)  # keys of the caller's own win
 
     def start_infrastructure(self) -> None:
         wanted = {
@@ -123,7 +175,8 @@ class Stack:
         env = dict(self.env)
         env.setdefault("ENVIRONMENT", "dev")
         env.setdefault("STRIPE_API_KEY", "sk_test_local_emulator")
-        for name in SERVICE_PORTS:
+        env.setdefault("GRACE_SECONDS", DEV_GRACE_SECONDS)
+        for name in SERVICES:
             env[f"{name.removesuffix('_svc').upper()}_GRPC_TARGET"] = f"127.0.0.1:{self.ports[name]}"
         return env
 
@@ -131,8 +184,8 @@ class Stack:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = self.service_env()
-        check_ports_free({name: self.ports[name] for name in [*SERVICE_PORTS, "gateway"]})
-        for name in SERVICE_PORTS:
+        check_ports_free({name: self.ports[name] for name in [*SERVICES, "gateway"]})
+        for name in SERVICES:
             port_env = {"GRPC_PORT": str(self.ports[name])}
             self.children[name] = Child(name, [sys.executable, "-m", name], {**env, **port_env}, logs / f"{name}.log")
         gateway_env = {**env, "GATEWAY_PORT": str(self.ports["gateway"])}
@@ -170,11 +223,22 @@ class Stack:
         self.kill(name)
         self.children[name].start()
 
+    def restart_server(self, index: int) -> None:
+        """Start a server that died again, on the same port and data."""
+        self.servers[index] = servers.restart(self.servers[index])
+
     def stop(self) -> None:
-        for child in reversed(list(self.children.values())):
-            child.stop()
-        for server in reversed(self.servers):
-            server.stop()
+        """Stop everything, bounded: every service and the gateway get SIGTERM at once and their grace
+        (GRACE_SECONDS) plus a margin before SIGKILL; then every server at once, 10 s before SIGKILL. So a stop
+        takes about as long as the slowest process, at most grace + 15 s, instead of the sum of them all."""
+        grace = float(self.service_env()["GRACE_SECONDS"])
+        children = list(self.children.values())
+        for child in children:
+            child.terminate()
+        deadline = time.monotonic() + grace + STOP_MARGIN_SECONDS
+        for child in children:
+            child.wait_or_kill(deadline)
+        servers.stop_all(self.servers)
 
 
 def say(message: str) -> None:
@@ -198,59 +262,111 @@ def healthy_http(port: int) -> bool:
         return False
 
 
-async def supervise(children: list[Child], stop: asyncio.Event) -> None:
-    """Restart a child that exits; give up (stopping everything) after repeated quick crashes."""
+@dataclass
+class CrashCounter:
+    """Quick crashes in a row, per process name: a process that keeps dying stops the stack."""
+
+    started_at: dict[str, float] = field(default_factory=dict)
+    quick: dict[str, int] = field(default_factory=dict)
+
+    def started(self, name: str) -> None:
+        self.started_at[name] = time.monotonic()
+
+    def crashed(self, name: str) -> int:
+        """Record a crash; return how many quick ones in a row this makes."""
+        quick = time.monotonic() - self.started_at.get(name, 0.0) < QUICK_CRASH_SECONDS
+        self.quick[name] = self.quick.get(name, 0) + 1 if quick else 1
+        return self.quick[name]
+
+
+def report_exit(name: str, code: int | None, log_path: Path) -> None:
+    say(f"!!! {name} exited with code {code}; last log lines from {log_path}:")
+    with contextlib.suppress(OSError):
+        for line in log_path.read_text(errors="replace").splitlines()[-15:]:
+            print(f"    {line}", flush=True)
+
+
+async def supervise(stack: Stack, stop: asyncio.Event) -> None:
+    """Restart a server or child that exits (servers first: services depend on them); give up (stopping
+    everything) after repeated quick crashes of one of them. Polling also reaps the dead process at once."""
+    crashes = CrashCounter()
+    for name in [server.name for server in stack.servers] + list(stack.children):
+        crashes.started(name)
     while not stop.is_set():
-        for child in children:
+        exited: list[tuple[str, int | None, Path, Callable[[], None]]] = []
+        for index, server in enumerate(stack.servers):
+            if (code := server.process.poll()) is not None:
+                exited.append((server.name, code, server.log_path, functools.partial(stack.restart_server, index)))
+        for child in stack.children.values():
             assert child.process is not None
-            code = child.process.poll()
-            if code is None:
-                continue
-            quick = time.monotonic() - child.started_at < 30
-            child.quick_crashes = child.quick_crashes + 1 if quick else 1
-            say(f"!!! {child.name} exited with code {code}; last log lines from {child.log_path}:")
-            with contextlib.suppress(OSError):
-                for line in child.log_path.read_text(errors="replace").splitlines()[-15:]:
-                    print(f"    {line}", flush=True)
-            if child.quick_crashes >= MAX_QUICK_CRASHES:
-                say(f"!!! {child.name} keeps crashing; stopping the stack")
+            if (code := child.process.poll()) is not None:
+                exited.append((child.name, code, child.log_path, child.start))
+        for name, code, log_path, restart in exited:
+            report_exit(name, code, log_path)
+            count = crashes.crashed(name)
+            if count >= MAX_QUICK_CRASHES:
+                say(f"!!! {name} keeps crashing; stopping the stack")
                 stop.set()
                 return
-            pause = min(10.0, 0.5 * 2**child.quick_crashes)
-            say(f"restarting {child.name} in {pause:.1f} s")
+            pause = min(10.0, 0.5 * 2**count)
+            say(f"restarting {name} in {pause:.1f} s")
             await asyncio.sleep(pause)
-            child.start()
+            try:
+                await asyncio.to_thread(restart)
+            except servers.ServerStartError as error:
+                say(f"!!! {name} did not start again: {error}")
+                continue  # counted as a crash on the next round
+            crashes.started(name)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
 async def main() -> int:
-    lock = take_lock()
-    ports = {**DEV_PORTS, **SERVICE_PORTS, "gateway": GATEWAY_PORT}
-    stack = Stack(DEV_DIR, ports)
+    settings = DevSettings()
+    lock = take_lock(settings.dir)
+    stack = Stack(settings.dir, settings.ports())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     code = 0
     try:
+        stack.prepare()
         stack.start_infrastructure()
         stack.start_services()
-        await stack.wait_healthy()
+        if not await unless_stopped(stack.wait_healthy(), stop):
+            return code
+        gateway = f"http://127.0.0.1:{stack.ports['gateway']}"
         say("")
-        say(f"GraphiQL:  http://127.0.0.1:{GATEWAY_PORT}/graphql")
-        say(f"logs:      {DEV_DIR / 'logs'}/<service>.log   data: {DEV_DIR}")
-        say("Ctrl-C stops everything (data is kept).")
-        await supervise(list(stack.children.values()), stop)
+        say(f"GraphiQL:  {gateway}/graphql")
+        say(f"logs:      {settings.dir / 'logs'}/<service>.log   data: {settings.dir}")
+        say("ready. Ctrl-C stops everything (data is kept).")
+        await supervise(stack, stop)
     except RuntimeError as error:
         say(f"!!! {error}")
         code = 1
     finally:
         say("stopping...")
+        began = time.monotonic()
         stack.stop()
         lock.close()
-        say("stopped")
+        say(f"stopped in {time.monotonic() - began:.1f} s")
     return code
+
+
+async def unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` unless `stop` is set first (a Ctrl-C during start-up); True when it finished."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()
+    return True
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 
 from common import logs
 from common.grpc_server import wait_for_stop_signal
+from common.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,11 @@ def run(name: str, settings: S, make_app: Callable[[S], ServiceApp]) -> None:
     logs.configure(settings.log_level, name)
 
     async def main() -> None:
-        app = make_app(settings)
+        try:
+            app = make_app(settings)
+        except ConfigurationError as error:
+            log.error("%s cannot start: %s", name, error)
+            raise SystemExit(2) from None
         await app.start()
         await wait_for_stop_signal()
         log.info("%s: stopping", name)

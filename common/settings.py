@@ -15,6 +15,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_DIR = REPO_ROOT / ".dev"
 
 
+class ConfigurationError(RuntimeError):
+    """The process cannot start as configured; the message says how to fix it (printed without a traceback)."""
+
+
 class ServiceSettings(BaseSettings):
     """What every backend service needs: where it listens, the event bus, token verification."""
 

@@ -10,25 +10,24 @@ import pytest
 import pytest_asyncio
 
 from common.devstack import Stack
-from common.tokens import generate_key_pair
 from tests.client import Client
 
 ORDER_WINDOW_SECONDS = 60
 
 
 def start_stack(data_dir: Path, order_window: int) -> Stack:
-    private_key, public_key = generate_key_pair(data_dir / "keys")
+    """The stack as `make dev` starts it (first-run files, servers, services), on free ports, in test mode."""
     env = {key: value for key, value in os.environ.items()
-           if key not in {"MONGO_URL", "NATS_URL", "REDIS_URL", "STRIPE_API_BASE"}}  # fmt: skip
+           if key not in {"MONGO_URL", "NATS_URL", "REDIS_URL", "STRIPE_API_BASE", "JWT_PRIVATE_KEY_FILE",
+                          "JWT_PUBLIC_KEY_FILE"}}  # fmt: skip
     env.update({
         "ENVIRONMENT": "test",
-        "JWT_PRIVATE_KEY_FILE": str(private_key),
-        "JWT_PUBLIC_KEY_FILE": str(public_key),
         "ORDER_EXPIRATION_SECONDS": str(order_window),
         "GRACE_SECONDS": "1",
         "LOG_LEVEL": "INFO",
     })  # fmt: skip
     stack = Stack.on_free_ports(data_dir, env)
+    stack.prepare()
     stack.start_infrastructure()
     stack.start_services()
     return stack

@@ -9,6 +9,7 @@ test fixtures (free ports, temporary directories), so both run exactly what prod
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,25 @@ HOST = "127.0.0.1"
 
 class ServerStartError(RuntimeError):
     """A server process exited or did not open its port in time."""
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A `preexec_fn` that makes the child get SIGTERM when its parent dies, even by SIGKILL.
+
+    Without it, the servers and services of a `make dev` (or a test run) that was killed outright keep running
+    and hold their ports. It calls only prctl (async-signal-safe), as preexec_fn requires.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def set_parent_death_signal() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return set_parent_death_signal
 
 
 def free_port() -> int:
@@ -62,13 +83,18 @@ class RunningServer:
     extra: dict[str, str] = field(default_factory=dict)
 
     def stop(self, timeout: float = 10.0) -> None:
+        stop_all([self], timeout)
+
+    def terminate(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+
+    def wait_or_kill(self, deadline: float) -> None:
+        try:
+            self.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
         if self.cleanup_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -79,6 +105,15 @@ class RunningServer:
             self.process.wait(10)
 
 
+def stop_all(running: Sequence[RunningServer], timeout: float = 10.0) -> None:
+    """SIGTERM to every server at once, then SIGKILL to those still running after `timeout`."""
+    for server in running:
+        server.terminate()
+    deadline = time.monotonic() + timeout
+    for server in running:
+        server.wait_or_kill(deadline)
+
+
 def _launch(
     name: str, argv: list[str], port: int, data_dir: Path, url: str, *, cleanup_dir: bool, timeout: float
 ) -> RunningServer:
@@ -86,7 +121,12 @@ def _launch(
     log_path = data_dir / f"{name}.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent(os.getpid()),
     )
     log.close()
     server = RunningServer(name, port, url, data_dir, process, log_path, cleanup_dir)
@@ -120,6 +160,7 @@ def start_redis(data_dir: Path, port: int | None = None, *, cleanup_dir: bool = 
 def start_mongo(data_dir: Path, port: int | None = None, *, cleanup_dir: bool = False) -> RunningServer:
     """nx-27017: a MongoDB wire-protocol server over SQLite, reached through the real PyMongo driver."""
     port = port or free_port()
+    _remove_stale_pid_file(data_dir / "nx-27017.pid")
     argv = [
         _venv_bin("nx-27017"), "--host", HOST, "-p", str(port), "--data-dir", str(data_dir / "db"),
         "--log-file", str(data_dir / "nx-27017.log"), "--pid-file", str(data_dir / "nx-27017.pid"),
@@ -132,6 +173,19 @@ def start_stripe(data_dir: Path, port: int | None = None, *, cleanup_dir: bool =
     port = port or free_port()
     argv = [_venv_bin("localstripe"), "--port", str(port), "--from-scratch"]
     return _launch("stripe", argv, port, data_dir, f"http://{HOST}:{port}", cleanup_dir=cleanup_dir, timeout=30)
+
+
+def _remove_stale_pid_file(pid_file: Path) -> None:
+    """nx-27017 refuses to start while its pid file names a live process. After a crash that pid may be reused
+    by an unrelated process (or be a zombie nobody reaped): only a running nx-27017 counts as alive."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        command, state = b"", ""
+    if b"nx-27017" not in command or state == "Z":
+        pid_file.unlink(missing_ok=True)
 
 
 def _which(name: str) -> str:
