@@ -25,7 +25,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from common import events
 
@@ -35,6 +35,9 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 TRACE_HEADER = "Trace-Id"
 ERROR_HEADER = "Ts-Error"
 ORIGINAL_SUBJECT_HEADER = "Ts-Original-Subject"
+# JetStream API error codes when another process created the stream between our look-up and our create:
+# "stream name already in use" and "subjects overlap with an existing stream".
+CREATED_MEANWHILE = frozenset({10058, 10065})
 
 
 class Outcome(enum.Enum):
@@ -97,11 +100,24 @@ class EventBus:
                 duplicate_window=events.DUPLICATE_WINDOW.total_seconds(),
                 num_replicas=self._stream_replicas,
             )
+            await self._create_or_update(config)
+
+    async def _create_or_update(self, config: StreamConfig) -> None:
+        """Services starting at the same moment race to create a stream; the loser finds it and updates it."""
+        for _ in range(3):
             try:
-                await self.js.stream_info(stream.name)
-                await self.js.update_stream(config)
+                await self.js.stream_info(config.name or "")
             except NotFoundError:
-                await self.js.add_stream(config)
+                try:
+                    await self.js.add_stream(config)
+                    return
+                except BadRequestError as error:
+                    if error.err_code not in CREATED_MEANWHILE:
+                        raise
+                    continue
+            await self.js.update_stream(config)
+            return
+        raise RuntimeError(f"stream {config.name} could be neither created nor found")
 
     async def publish(self, subject: str, message: Message, msg_id: str, trace_id: str | None = None) -> None:
         await self.publish_raw(subject, message.SerializeToString(), msg_id, trace_id)

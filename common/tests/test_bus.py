@@ -6,6 +6,7 @@ import asyncio
 
 from common import events
 from common.bus import Delivery, EventBus, Outcome, RetryPolicy
+from common.testing import servers
 from ticketstore.events.v1 import expiration_pb2, tickets_pb2
 
 
@@ -117,3 +118,23 @@ async def test_dead_letter_can_be_listed_and_replayed(bus: EventBus) -> None:
     await consumer.stop()
     assert calls == ["o7", "o7", "o7"]
     assert await list_letters(bus, 10) == []
+
+
+async def test_services_connecting_at_the_same_moment_to_a_new_server_all_start(
+    nats_server: servers.RunningServer,
+) -> None:
+    """On a first start every service creates the streams at once; none may fail because another won."""
+    for _ in range(20):
+        buses = await asyncio.gather(
+            *[EventBus.connect(nats_server.url, f"service-{i}") for i in range(8)], return_exceptions=True
+        )
+        assert [type(bus).__name__ for bus in buses] == ["EventBus"] * 8
+        names = [stream.name for stream in (*events.STREAMS, events.DEAD_LETTERS)]
+        first = buses[0]
+        assert isinstance(first, EventBus)
+        assert sorted([info.config.name for info in await first.js.streams_info()]) == sorted(names)
+        for name in names:  # a new server again for the next round
+            await first.js.delete_stream(name)
+        for bus in buses:
+            assert isinstance(bus, EventBus)
+            await bus.close()
