@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,6 +27,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import NotFoundError
 
 from common import events
+from common.versioning import Outcome as Outcome  # re-exported: handlers import it from here with Delivery
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,6 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 TRACE_HEADER = "Trace-Id"
 ERROR_HEADER = "Ts-Error"
 ORIGINAL_SUBJECT_HEADER = "Ts-Original-Subject"
-
-
-class Outcome(enum.Enum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    EARLY = "early"
 
 
 @dataclass(frozen=True)

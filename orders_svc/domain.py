@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from common.errors import Conflict, Forbidden, InvalidInput
 from common.ids import check_id
+from common.timestamps import truncate_to_millis
 
 Clock = Callable[[], dt.datetime]
 
@@ -78,12 +79,6 @@ class Order:
         return self.status is not OrderStatus.CANCELLED
 
 
-def to_millis(value: dt.datetime) -> dt.datetime:
-    """`value` in UTC truncated to milliseconds (what MongoDB stores), so it reads back unchanged."""
-    value = value.astimezone(dt.UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
 def check_orderable(ticket: TicketCopy, buyer_id: str, holder: Order | None) -> None:
     """Conflict unless `buyer_id` may order `ticket`.
 
@@ -106,7 +101,7 @@ def check_orderable(ticket: TicketCopy, buyer_id: str, holder: Order | None) -> 
 
 def new_order(order_id: str, ticket: TicketCopy, buyer_id: str, now: dt.datetime, window: dt.timedelta) -> Order:
     """A CREATED order at the ticket's current price, expiring `window` after `now`."""
-    now = to_millis(now)
+    now = truncate_to_millis(now)
     return Order(
         id=order_id,
         user_id=buyer_id,
@@ -144,12 +139,14 @@ def completes(order: Order) -> bool:
 
 def cancelled(order: Order, now: dt.datetime) -> Order:
     return dataclasses.replace(
-        order, status=OrderStatus.CANCELLED, version=order.version + 1, updated_at=to_millis(now)
+        order, status=OrderStatus.CANCELLED, version=order.version + 1, updated_at=truncate_to_millis(now)
     )
 
 
 def completed(order: Order, now: dt.datetime) -> Order:
-    return dataclasses.replace(order, status=OrderStatus.COMPLETE, version=order.version + 1, updated_at=to_millis(now))
+    return dataclasses.replace(
+        order, status=OrderStatus.COMPLETE, version=order.version + 1, updated_at=truncate_to_millis(now)
+    )
 
 
 def page_size(requested: int) -> int:

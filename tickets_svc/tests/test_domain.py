@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from common.bus import Outcome
 from common.errors import Conflict, Forbidden, InvalidInput
 from common.ids import new_id
+from common.versioning import Outcome
 from tickets_svc import domain
 from tickets_svc.domain import Decision, OrderRef, Ticket, TicketInput, TicketStatus
 
