@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.errors import Conflict, Forbidden, InvalidInput
-from common.ids import check_id
+from common import paging
+from common.errors import Conflict, Forbidden
 from common.timestamps import truncate_to_millis
 
 Clock = Callable[[], dt.datetime]
 
-MAX_BATCH = 500
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 200
 
 OWN_TICKET = "you cannot buy your own ticket"
@@ -150,20 +149,5 @@ def completed(order: Order, now: dt.datetime) -> Order:
 
 
 def page_size(requested: int) -> int:
-    """0 means the default; above the maximum is capped; negative is invalid."""
-    if requested < 0:
-        raise InvalidInput.single("page_size", f"must be 0 to {MAX_PAGE_SIZE}")
-    return DEFAULT_PAGE_SIZE if requested == 0 else min(requested, MAX_PAGE_SIZE)
-
-
-def batch_ids(ids: Sequence[str]) -> list[str]:
-    """The distinct well-formed ids of a batch read (malformed ones cannot name an order, so they are left out)."""
-    if len(ids) > MAX_BATCH:
-        raise InvalidInput.single("ids", f"at most {MAX_BATCH} ids")
-    wanted: list[str] = []
-    for value in dict.fromkeys(ids):
-        try:
-            wanted.append(check_id(value, "ids"))
-        except InvalidInput:
-            continue
-    return wanted
+    """The size of a page of "my orders": 0 means the default; above the maximum is capped; negative is invalid."""
+    return paging.page_size(requested, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)

@@ -8,6 +8,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, replace
 
+from common import paging
 from common.errors import Conflict, FieldViolation, Forbidden, InvalidInput, Violations
 from common.ids import check_id
 from common.timestamps import epoch_millis, from_epoch_millis
@@ -15,8 +16,7 @@ from common.versioning import Outcome, classify
 
 TITLE_MAX = 200
 PRICE_MIN, PRICE_MAX = 50, 99_999_999
-PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
-BATCH_MAX = 500
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 _CURSOR_PREFIX = "t1"
 
 
@@ -101,24 +101,8 @@ def _next(ticket: Ticket, now: dt.datetime, **changes: object) -> Ticket:
 
 
 def page_size(requested: int) -> int:
-    if requested < 0:
-        raise InvalidInput.single("page_size", f"must be 0 (default {PAGE_SIZE_DEFAULT}) to {PAGE_SIZE_MAX}")
-    if requested == 0:
-        return PAGE_SIZE_DEFAULT
-    return min(requested, PAGE_SIZE_MAX)
-
-
-def check_batch(ids: list[str]) -> list[str]:
-    """The distinct well-formed ids of a batch read (malformed ones cannot exist, so they are left out)."""
-    if len(ids) > BATCH_MAX:
-        raise InvalidInput.single("ids", f"at most {BATCH_MAX} ids")
-    wanted = []
-    for value in dict.fromkeys(ids):
-        try:
-            wanted.append(check_id(value))
-        except InvalidInput:
-            continue
-    return wanted
+    """The size of a listing page: 0 means the default; above the maximum is capped; negative is invalid."""
+    return paging.page_size(requested, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 @dataclass(frozen=True)
