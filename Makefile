@@ -27,10 +27,11 @@ ticketstore/.stamp: $(PROTO_FILES) uv.lock
 	find ticketstore -type d -exec touch {}/__init__.py \;
 	touch $@
 
-check: install lint typecheck  ## ruff, mypy --strict, buf lint
+check: install lint typecheck  ## ruff, import rules (lint-imports), mypy --strict, buf lint
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 	cd proto && ../$(BUF) lint && ../$(BUF) format -d --exit-code
 typecheck:
 	.venv/bin/mypy common auth_svc tickets_svc orders_svc payments_svc expiration_svc gateway
@@ -51,4 +52,4 @@ bench: install  ## run the benchmarks and write docs/BENCHMARKS.md
 	$(PY) -m tests.bench
 
 clean:  ## remove generated code and local dev data
-	rm -rf ticketstore .dev .mypy_cache .ruff_cache .pytest_cache
+	rm -rf ticketstore .dev .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,6 +27,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import BadRequestError, NotFoundError
 
 from common import events
+from common.versioning import Outcome as Outcome  # re-exported: handlers import it from here with Delivery
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,6 @@ ORIGINAL_SUBJECT_HEADER = "Ts-Original-Subject"
 # JetStream API error codes when another process created the stream between our look-up and our create:
 # "stream name already in use" and "subjects overlap with an existing stream".
 CREATED_MEANWHILE = frozenset({10058, 10065})
-
-
-class Outcome(enum.Enum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    EARLY = "early"
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,21 @@
-"""The one exception tree of ticket-store. Domain code raises these; only the gRPC edge maps them to status codes.
+"""The one exception tree of ticket-store: what a caller can be told went wrong, free of any transport.
 
-    TicketStoreError                 base: anything the caller can be told about
-    ├── InvalidInput                 INVALID_ARGUMENT, with field violations (google.rpc.BadRequest)
-    ├── Unauthenticated              UNAUTHENTICATED: no, expired or tampered session
-    ├── Forbidden                    PERMISSION_DENIED: signed in, but not allowed
-    ├── NotFound                     NOT_FOUND
-    ├── AlreadyExists                ALREADY_EXISTS: a unique thing is taken (e.g. an email)
-    ├── Conflict                     FAILED_PRECONDITION: the entity's state forbids it
-    └── PaymentFailed                ABORTED with ErrorInfo reason PAYMENT_FAILED: the card was declined
+    TicketStoreError
+    ├── InvalidInput
+    ├── Unauthenticated
+    ├── Forbidden
+    ├── NotFound
+    ├── AlreadyExists
+    ├── Conflict
+    └── PaymentFailed
 
-Anything else that escapes a handler is INTERNAL with a masked message; details go to the log only.
+Domain code raises these. Only the gRPC edge (`common.grpc_edge`) turns them into status codes and rich details;
+anything else that escapes a handler is an INTERNAL error with a masked message.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import grpc
-
-ERROR_DOMAIN = "ticketstore"
 
 
 @dataclass(frozen=True)
@@ -28,8 +25,7 @@ class FieldViolation:
 
 
 class TicketStoreError(Exception):
-    status: grpc.StatusCode = grpc.StatusCode.INTERNAL
-    reason: str = "INTERNAL"  # ErrorInfo.reason: a stable, machine-readable code
+    """Anything the caller can be told about; `message` is safe to show them."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -37,8 +33,7 @@ class TicketStoreError(Exception):
 
 
 class InvalidInput(TicketStoreError):
-    status = grpc.StatusCode.INVALID_ARGUMENT
-    reason = "BAD_USER_INPUT"
+    """The request is malformed: `violations` names every bad field at once."""
 
     def __init__(self, violations: list[FieldViolation], message: str = "invalid input") -> None:
         super().__init__(message)
@@ -50,33 +45,27 @@ class InvalidInput(TicketStoreError):
 
 
 class Unauthenticated(TicketStoreError):
-    status = grpc.StatusCode.UNAUTHENTICATED
-    reason = "UNAUTHENTICATED"
+    """The request carries no session, or an expired or tampered one."""
 
 
 class Forbidden(TicketStoreError):
-    status = grpc.StatusCode.PERMISSION_DENIED
-    reason = "FORBIDDEN"
+    """Signed in, but not allowed to do this."""
 
 
 class NotFound(TicketStoreError):
-    status = grpc.StatusCode.NOT_FOUND
-    reason = "NOT_FOUND"
+    """The named entity does not exist."""
 
 
 class AlreadyExists(TicketStoreError):
-    status = grpc.StatusCode.ALREADY_EXISTS
-    reason = "CONFLICT"
+    """A unique thing is taken (e.g. an email)."""
 
 
 class Conflict(TicketStoreError):
-    status = grpc.StatusCode.FAILED_PRECONDITION
-    reason = "CONFLICT"
+    """The entity's state forbids it (e.g. a reserved ticket cannot be changed)."""
 
 
 class PaymentFailed(TicketStoreError):
-    status = grpc.StatusCode.ABORTED
-    reason = "PAYMENT_FAILED"
+    """The card was declined."""
 
 
 class Violations:

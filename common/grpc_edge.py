@@ -1,7 +1,7 @@
 """The gRPC edge of every service: who is calling, and domain errors turned into status codes.
 
 One server interceptor does both, so servicers stay plain: they read `require_caller()` and raise
-`TicketStoreError` subclasses. A request that carries a bad token is refused here, before any handler runs.
+`common.errors` types. A request that carries a bad token is refused here, before any handler runs.
 """
 
 from __future__ import annotations
@@ -9,20 +9,43 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import grpc
-from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
-from common.errors import ERROR_DOMAIN, InvalidInput, TicketStoreError, Unauthenticated
-from common.tokens import Caller, TokenVerifier
+from common.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PaymentFailed,
+    TicketStoreError,
+    Unauthenticated,
+)
+from common.tokens import Caller, TokenVerifier, bearer_token
 
 log = logging.getLogger(__name__)
 _caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("caller", default=None)
 
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"  # the trailer grpc_status writes and reads the google.rpc.Status in
 AUTHORIZATION_KEY = "authorization"
+ERROR_DOMAIN = "ticketstore"  # ErrorInfo.domain of every error we send
+
+# Each error of the tree as a status code and an ErrorInfo reason (a stable, machine-readable code the gateway
+# turns into GraphQL `extensions.code`). A subclass we do not list is sent as its nearest listed ancestor.
+STATUS: dict[type[TicketStoreError], tuple[grpc.StatusCode, str]] = {
+    TicketStoreError: (grpc.StatusCode.INTERNAL, "INTERNAL"),
+    InvalidInput: (grpc.StatusCode.INVALID_ARGUMENT, "BAD_USER_INPUT"),
+    Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
+    Forbidden: (grpc.StatusCode.PERMISSION_DENIED, "FORBIDDEN"),
+    NotFound: (grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
+    AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, "CONFLICT"),
+    Conflict: (grpc.StatusCode.FAILED_PRECONDITION, "CONFLICT"),
+    PaymentFailed: (grpc.StatusCode.ABORTED, "PAYMENT_FAILED"),
+}
 
 
 def current_caller() -> Caller | None:
@@ -36,38 +59,30 @@ def require_caller() -> Caller:
     return caller
 
 
-def bearer_token(metadata: Any) -> str | None:
-    """The token of an `authorization: Bearer <token>` metadata entry, if any."""
-    for key, value in metadata or ():
-        if key == AUTHORIZATION_KEY and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
-    return None
+def code_and_reason(error: TicketStoreError) -> tuple[grpc.StatusCode, str]:
+    """The status code and ErrorInfo reason `error` is sent as (the base is in STATUS, so one always matches)."""
+    return next(STATUS[kind] for kind in type(error).__mro__ if kind in STATUS)
 
 
 def status_proto(error: TicketStoreError) -> status_pb2.Status:
     """The google.rpc.Status for a domain error: ErrorInfo always, BadRequest with field violations."""
-    details = []
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
-    packed = any_pb2.Any()
-    packed.Pack(info)
-    details.append(packed)
+    code, reason = code_and_reason(error)
+    details = [error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)]
     if isinstance(error, InvalidInput):
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.message)
-                for v in error.violations
-            ]
-        )
-        packed = any_pb2.Any()
-        packed.Pack(bad_request)
-        details.append(packed)
-    return status_pb2.Status(code=error.status.value[0], message=error.message, details=details)
+        field_violations = [
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.message) for v in error.violations
+        ]
+        details.append(error_details_pb2.BadRequest(field_violations=field_violations))
+    status = status_pb2.Status(code=code.value[0], message=error.message)
+    for detail in details:
+        status.details.add().Pack(detail)
+    return status
 
 
-async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: TicketStoreError) -> None:
-    context.set_trailing_metadata(((STATUS_DETAILS_KEY, status_proto(error).SerializeToString()),))
-    await context.abort(error.status, error.message)
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: TicketStoreError) -> NoReturn:
+    """End the call with `error`'s status, its details in the `grpc-status-details-bin` trailer."""
+    status = rpc_status.to_status(status_proto(error))
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
@@ -100,7 +115,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             caller: Caller | None = None
             try:
-                token = bearer_token(context.invocation_metadata())
+                token = _token_of(context.invocation_metadata())
                 if token is not None:
                     caller = verifier.verify(token)
             except Unauthenticated as error:
@@ -119,6 +134,14 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 _caller.reset(reset)
 
         return behavior
+
+
+def _token_of(metadata: Any) -> str | None:
+    """The bearer token of the `authorization` entry; "" (refused) when the entry is there but is not one."""
+    for key, value in metadata or ():
+        if key == AUTHORIZATION_KEY and isinstance(value, str):
+            return bearer_token(value) or ""
+    return None
 
 
 def _is_ours(method: str) -> bool:

@@ -1,9 +1,7 @@
 """Versioned replicas: apply an entity event only when it is the next version of our copy.
 
-    event.version == copy.version + 1  -> APPLIED (one conditional write)
-    event.version <= copy.version      -> DUPLICATE (ack, change nothing)
-    event.version >  copy.version + 1  -> EARLY (nak with a delay; the missing versions come first)
-Version 0 creates the copy; a second version 0 is a duplicate (unique _id).
+The rule (APPLIED / DUPLICATE / EARLY) is `common.versioning.classify`; here it is applied to a MongoDB copy with
+one conditional write. Version 0 creates the copy; a second version 0 is a duplicate (unique _id).
 """
 
 from __future__ import annotations
@@ -17,20 +15,11 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from common.bus import Outcome
 from common.mongo import Document, exclusive
+from common.versioning import Outcome
+from common.versioning import classify as classify  # re-exported: a store may apply the rule in its own write
 
 T = TypeVar("T")
-
-
-def classify(copy_version: int | None, event_version: int) -> Outcome:
-    """The rule itself, free of I/O. `copy_version` is None when we hold no copy yet."""
-    expected = 0 if copy_version is None else copy_version + 1
-    if event_version == expected:
-        return Outcome.APPLIED
-    if copy_version is not None and event_version <= copy_version:
-        return Outcome.DUPLICATE
-    return Outcome.EARLY
 
 
 async def apply_versioned(

@@ -42,6 +42,13 @@ class IssuedToken:
     expires_at: dt.datetime
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (scheme in any case), or None if it is not one."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 class TokenVerifier:
     def __init__(self, public_key: Ed25519PublicKey) -> None:
         self._key = public_key

@@ -10,15 +10,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.errors import Conflict, Forbidden, InvalidInput
-from common.ids import check_id
+from common import paging
+from common.errors import Conflict, Forbidden
+from common.timestamps import truncate_to_millis
 
 Clock = Callable[[], dt.datetime]
 
-MAX_BATCH = 500
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 200
 
 OWN_TICKET = "you cannot buy your own ticket"
@@ -78,12 +78,6 @@ class Order:
         return self.status is not OrderStatus.CANCELLED
 
 
-def to_millis(value: dt.datetime) -> dt.datetime:
-    """`value` in UTC truncated to milliseconds (what MongoDB stores), so it reads back unchanged."""
-    value = value.astimezone(dt.UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
 def check_orderable(ticket: TicketCopy, buyer_id: str, holder: Order | None) -> None:
     """Conflict unless `buyer_id` may order `ticket`.
 
@@ -106,7 +100,7 @@ def check_orderable(ticket: TicketCopy, buyer_id: str, holder: Order | None) -> 
 
 def new_order(order_id: str, ticket: TicketCopy, buyer_id: str, now: dt.datetime, window: dt.timedelta) -> Order:
     """A CREATED order at the ticket's current price, expiring `window` after `now`."""
-    now = to_millis(now)
+    now = truncate_to_millis(now)
     return Order(
         id=order_id,
         user_id=buyer_id,
@@ -144,29 +138,16 @@ def completes(order: Order) -> bool:
 
 def cancelled(order: Order, now: dt.datetime) -> Order:
     return dataclasses.replace(
-        order, status=OrderStatus.CANCELLED, version=order.version + 1, updated_at=to_millis(now)
+        order, status=OrderStatus.CANCELLED, version=order.version + 1, updated_at=truncate_to_millis(now)
     )
 
 
 def completed(order: Order, now: dt.datetime) -> Order:
-    return dataclasses.replace(order, status=OrderStatus.COMPLETE, version=order.version + 1, updated_at=to_millis(now))
+    return dataclasses.replace(
+        order, status=OrderStatus.COMPLETE, version=order.version + 1, updated_at=truncate_to_millis(now)
+    )
 
 
 def page_size(requested: int) -> int:
-    """0 means the default; above the maximum is capped; negative is invalid."""
-    if requested < 0:
-        raise InvalidInput.single("page_size", f"must be 0 to {MAX_PAGE_SIZE}")
-    return DEFAULT_PAGE_SIZE if requested == 0 else min(requested, MAX_PAGE_SIZE)
-
-
-def batch_ids(ids: Sequence[str]) -> list[str]:
-    """The distinct well-formed ids of a batch read (malformed ones cannot name an order, so they are left out)."""
-    if len(ids) > MAX_BATCH:
-        raise InvalidInput.single("ids", f"at most {MAX_BATCH} ids")
-    wanted: list[str] = []
-    for value in dict.fromkeys(ids):
-        try:
-            wanted.append(check_id(value, "ids"))
-        except InvalidInput:
-            continue
-    return wanted
+    """The size of a page of "my orders": 0 means the default; above the maximum is capped; negative is invalid."""
+    return paging.page_size(requested, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)

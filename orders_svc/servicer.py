@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 
+from common import paging
 from common.grpc_edge import require_caller
 from common.ids import check_id
 from common.timestamps import to_timestamp
@@ -59,7 +60,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         self, request: orders_pb2.BatchGetOrdersRequest, context: Context
     ) -> orders_pb2.BatchGetOrdersResponse:
         caller = require_caller()
-        ids = domain.batch_ids(request.ids)
+        ids = paging.batch_ids(request.ids)
         orders = await self._store.of_user_among(caller.user_id, ids) if ids else []
         return orders_pb2.BatchGetOrdersResponse(orders=[order_message(o) for o in orders])
 

@@ -8,18 +8,16 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, replace
 
-from common.bus import Outcome
+from common import paging
 from common.errors import Conflict, FieldViolation, Forbidden, InvalidInput, Violations
 from common.ids import check_id
-from common.replica import classify
+from common.timestamps import epoch_millis, from_epoch_millis
+from common.versioning import Outcome, classify
 
 TITLE_MAX = 200
 PRICE_MIN, PRICE_MAX = 50, 99_999_999
-PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
-BATCH_MAX = 500
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 _CURSOR_PREFIX = "t1"
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MILLISECOND = dt.timedelta(milliseconds=1)
 
 
 class TicketStatus(enum.StrEnum):
@@ -103,24 +101,8 @@ def _next(ticket: Ticket, now: dt.datetime, **changes: object) -> Ticket:
 
 
 def page_size(requested: int) -> int:
-    if requested < 0:
-        raise InvalidInput.single("page_size", f"must be 0 (default {PAGE_SIZE_DEFAULT}) to {PAGE_SIZE_MAX}")
-    if requested == 0:
-        return PAGE_SIZE_DEFAULT
-    return min(requested, PAGE_SIZE_MAX)
-
-
-def check_batch(ids: list[str]) -> list[str]:
-    """The distinct well-formed ids of a batch read (malformed ones cannot exist, so they are left out)."""
-    if len(ids) > BATCH_MAX:
-        raise InvalidInput.single("ids", f"at most {BATCH_MAX} ids")
-    wanted = []
-    for value in dict.fromkeys(ids):
-        try:
-            wanted.append(check_id(value))
-        except InvalidInput:
-            continue
-    return wanted
+    """The size of a listing page: 0 means the default; above the maximum is capped; negative is invalid."""
+    return paging.page_size(requested, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 @dataclass(frozen=True)
@@ -131,18 +113,13 @@ class Cursor:
     ticket_id: str
 
 
-def to_millis(value: dt.datetime) -> int:
-    """Milliseconds since the epoch, in exact integer arithmetic (a float could be one off)."""
-    return (value - _EPOCH) // _MILLISECOND
-
-
 def list_key(created_at: dt.datetime, ticket_id: str) -> str:
     """A string that sorts like the listing's order key (created_at, id)."""
-    return f"{to_millis(created_at):015d}:{ticket_id}"
+    return f"{epoch_millis(created_at):015d}:{ticket_id}"
 
 
 def encode_cursor(ticket: Ticket) -> str:
-    raw = f"{_CURSOR_PREFIX}:{to_millis(ticket.created_at)}:{ticket.id}".encode()
+    raw = f"{_CURSOR_PREFIX}:{epoch_millis(ticket.created_at)}:{ticket.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -154,7 +131,7 @@ def decode_cursor(value: str) -> Cursor:
         if prefix != _CURSOR_PREFIX or not millis.isdigit():
             raise ValueError(raw)
         check_id(ticket_id)
-        created_at = _EPOCH + int(millis) * _MILLISECOND
+        created_at = from_epoch_millis(int(millis))
     except (ValueError, UnicodeDecodeError, binascii.Error, InvalidInput, OverflowError) as exc:
         raise InvalidInput.single("after", "not a cursor from a previous page") from exc
     return Cursor(created_at, ticket_id)

@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 
+from common import paging
 from common.errors import NotFound
 from common.grpc_edge import require_caller
 from common.ids import check_id, new_id
@@ -49,7 +50,7 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
     async def BatchGetTickets(
         self, request: tickets_pb2.BatchGetTicketsRequest, context: Context
     ) -> tickets_pb2.BatchGetTicketsResponse:
-        tickets = await self._store.get_many(domain.check_batch(list(request.ids)))
+        tickets = await self._store.get_many(paging.batch_ids(request.ids))
         return tickets_pb2.BatchGetTicketsResponse(tickets=[ticket_message(t) for t in tickets])
 
     async def ListTickets(

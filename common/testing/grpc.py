@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
-
-from common.grpc_edge import STATUS_DETAILS_KEY
+from grpc_status import rpc_status
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -15,11 +14,10 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 
 def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    trailers: Any = error.trailing_metadata() or ()
-    for key, value in trailers:
-        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-            return status_pb2.Status.FromString(value)
-    return status_pb2.Status(code=error.code().value[0], message=error.details() or "")
+    """The google.rpc.Status the service sent, or one with only the code and message if it sent no details."""
+    # from_call reads only code(), details() and trailing_metadata(), which an AioRpcError answers like a grpc.Call
+    found = rpc_status.from_call(cast(grpc.Call, error))
+    return found or status_pb2.Status(code=error.code().value[0], message=error.details() or "")
 
 
 def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:

@@ -10,11 +10,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common import errors
 from common.errors import Conflict, FieldViolation, InvalidInput
-from common.grpc_edge import require_caller
+from common.grpc_edge import STATUS, code_and_reason, require_caller
 from common.grpc_server import GrpcServer
 from common.testing.grpc import bearer, error_reason, field_violations
 from common.testing.plugin import JwtKeys
+from common.tokens import bearer_token
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
 
@@ -123,3 +125,21 @@ async def test_graceful_stop_reports_not_serving_then_lets_calls_finish(jwt_keys
         release.set()
         assert (await in_flight).ticket.id == "late"
         await stopping
+
+
+def test_every_error_of_the_tree_has_its_own_status() -> None:
+    # The mapping lives at the edge, away from the classes: a new error class must be added to it.
+    classes = (kind for kind in vars(errors).values() if isinstance(kind, type))
+    tree = {kind for kind in classes if issubclass(kind, errors.TicketStoreError)}
+    assert tree == set(STATUS)
+    assert code_and_reason(errors.PaymentFailed("declined")) == (grpc.StatusCode.ABORTED, "PAYMENT_FAILED")
+
+    class Unlisted(errors.NotFound):
+        pass
+
+    assert code_and_reason(Unlisted("gone")) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
+
+
+def test_bearer_token_parsing() -> None:
+    assert bearer_token("Bearer abc") == bearer_token(" bearer   abc ") == "abc"
+    assert bearer_token("Basic abc") is None and bearer_token("Bearer ") is None and bearer_token(None) is None

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from common.bus import Outcome
+from common import paging
 from common.errors import Conflict, Forbidden, InvalidInput
 from common.ids import new_id
+from common.versioning import Outcome
 from tickets_svc import domain
 from tickets_svc.domain import Decision, OrderRef, Ticket, TicketInput, TicketStatus
 
@@ -111,10 +112,10 @@ def test_page_size_defaults_caps_and_refuses_negatives() -> None:
 
 def test_batch_reads_at_most_500_distinct_well_formed_ids() -> None:
     a, b = new_id(), new_id()
-    assert domain.check_batch([a, "nope", b, a, ""]) == [a, b]
-    assert len(domain.check_batch([new_id() for _ in range(500)])) == 500
+    assert paging.batch_ids([a, "nope", b, a, ""]) == [a, b]
+    assert len(paging.batch_ids([new_id() for _ in range(500)])) == 500
     with pytest.raises(InvalidInput) as caught:
-        domain.check_batch([a] * 501)
+        paging.batch_ids([a] * 501)
     assert fields_of(caught.value) == {"ids"}
 
 
