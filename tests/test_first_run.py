@@ -12,12 +12,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from common.devstack import SERVICES, DevSettings
 from common.settings import REPO_ROOT
@@ -73,8 +72,8 @@ class DevRun:
         raise AssertionError(f"no {command_part} process under make dev")
 
 
-@pytest_asyncio.fixture
-async def first_run(tmp_path: Path) -> AsyncIterator[DevRun]:
+@pytest.fixture
+def first_run(tmp_path: Path) -> Iterator[DevRun]:
     data_dir = tmp_path / "dev"  # does not exist yet: nothing from an earlier run
     ports = {name: servers.free_port() for name in DevSettings().ports()}
     env = {key: value for key, value in os.environ.items() if not key.startswith(("JWT_", "DEV_"))}
