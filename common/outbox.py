@@ -20,6 +20,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from common import events
 from common.bus import EventBus
 from common.mongo import Document, exclusive
+from common.supervisor import Supervisor
 from common.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,9 @@ class Outbox:
                 await self._collection.delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
             return len(pending)
 
-    def start(self) -> None:
+    def start(self, supervisor: Supervisor | None = None) -> None:
         self._wake.set()  # the first sweep runs at once: it publishes what a crash left behind
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._task = (supervisor or Supervisor()).spawn("outbox-relay", self._run)
 
     async def stop(self) -> None:
         if self._task is not None:

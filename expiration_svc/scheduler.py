@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from google.protobuf.message import Message
 
 from common import events
+from common.supervisor import Supervisor
 from common.timestamps import to_timestamp
 from expiration_svc.clock import Clock
 from expiration_svc.domain import Claim, now_ms, seconds_to_ms, wake_delay
@@ -52,8 +53,10 @@ class Scheduler:
         batch_size: int = 500,
         tombstone: float = 86_400.0,
         retry_delay: float = 1.0,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._store = store
+        self._supervisor = supervisor or Supervisor()
         self._publish = publish
         self._clock = clock
         self._poll_interval = poll_interval
@@ -99,7 +102,7 @@ class Scheduler:
 
     def start(self) -> None:
         self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="expiration-scheduler")
+        self._task = self._supervisor.spawn("expiration-scheduler", self._run)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Finish the batch in hand (within `timeout`), then stop. Timers claimed but not announced by then are
