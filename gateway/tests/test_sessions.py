@@ -106,3 +106,12 @@ async def test_the_bearer_header_wins_over_the_cookie(stack: Stack, clients: Cli
     two = await second.sign_up()
     first.http.cookies.set(stack.gateway.settings.cookie_name, two["token"])
     assert (await first.data(ME))["me"]["id"] == one["user"]["id"]
+
+
+async def test_a_malformed_cookie_of_another_app_does_not_hide_the_session(stack: Stack, clients: Clients) -> None:
+    client = clients()
+    signed = await client.sign_up()
+    client.token = None  # the cookie alone
+    cookie = f'bad"cookie; theme=dark; {stack.gateway.settings.cookie_name}={signed["token"]}'
+    response = await client.post(ME, headers={"Cookie": cookie})
+    assert response.json() == {"data": {"me": {"id": signed["user"]["id"], "email": signed["user"]["email"]}}}

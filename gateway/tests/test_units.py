@@ -20,7 +20,7 @@ from gateway.extensions import MaskInternalErrors
 from gateway.sessions import Sessions, bearer
 from gateway.settings import GatewaySettings
 
-PROD = {"environment": "prod", "stripe_publishable_key": "pk_live_example"}
+PROD: dict[str, Any] = {"environment": "prod", "stripe_publishable_key": "pk_live_example"}
 
 
 def rpc_error(code: grpc.StatusCode, details: str = "", status: status_pb2.Status | None = None) -> Any:
