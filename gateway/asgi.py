@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 ContextFactory = Callable[[HTTPConnection, Response | None], GatewayContext]
 Readiness = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
-HTTP_ONLY = {OperationType.QUERY, OperationType.MUTATION}
+POST_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
 
 
 class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
@@ -124,7 +124,7 @@ class GraphQLView(GraphQL[GatewayContext, None]):
                 sub_response.status_code = 413
             return ExecutionResult(data=None, errors=[error])
         # Queries and mutations by POST only: GET serves GraphiQL, subscriptions go over graphql-transport-ws.
-        allowed = HTTP_ONLY if request.method == "POST" else set()
+        allowed = POST_OPERATIONS if request.method == "POST" else set()
         try:
             return await self.schema.execute(
                 query,
