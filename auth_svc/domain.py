@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from common.errors import Violations
+from common.errors import InvalidInput, Violations
 
 EMAIL_MAX = 254
+MAX_BATCH = 500
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
@@ -44,3 +46,10 @@ def validate_sign_in(email: str, password: str) -> Credentials:
         problems.add("password", "password is required")
     problems.raise_if_any()
     return Credentials(normalise_email(email), password)
+
+
+def batch_ids(ids: Sequence[str]) -> list[str]:
+    """The distinct ids of a batch read, or InvalidInput when there are too many."""
+    if len(ids) > MAX_BATCH:
+        raise InvalidInput.single("ids", f"at most {MAX_BATCH} ids")
+    return list(dict.fromkeys(ids))

@@ -10,13 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from common.errors import Conflict, Forbidden, InvalidInput
 from common.ids import check_id
-
-Clock = Callable[[], dt.datetime]
 
 MAX_BATCH = 500
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 200

@@ -12,14 +12,13 @@ from common.bus import Outcome
 from common.errors import Conflict, FieldViolation, Forbidden, InvalidInput, Violations
 from common.ids import check_id
 from common.replica import classify
+from common.timestamps import from_millis, to_millis
 
 TITLE_MAX = 200
 PRICE_MIN, PRICE_MAX = 50, 99_999_999
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 BATCH_MAX = 500
 _CURSOR_PREFIX = "t1"
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MILLISECOND = dt.timedelta(milliseconds=1)
 
 
 class TicketStatus(enum.StrEnum):
@@ -131,16 +130,6 @@ class Cursor:
     ticket_id: str
 
 
-def to_millis(value: dt.datetime) -> int:
-    """Milliseconds since the epoch, in exact integer arithmetic (a float could be one off)."""
-    return (value - _EPOCH) // _MILLISECOND
-
-
-def list_key(created_at: dt.datetime, ticket_id: str) -> str:
-    """A string that sorts like the listing's order key (created_at, id)."""
-    return f"{to_millis(created_at):015d}:{ticket_id}"
-
-
 def encode_cursor(ticket: Ticket) -> str:
     raw = f"{_CURSOR_PREFIX}:{to_millis(ticket.created_at)}:{ticket.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -154,7 +143,7 @@ def decode_cursor(value: str) -> Cursor:
         if prefix != _CURSOR_PREFIX or not millis.isdigit():
             raise ValueError(raw)
         check_id(ticket_id)
-        created_at = _EPOCH + int(millis) * _MILLISECOND
+        created_at = from_millis(int(millis))
     except (ValueError, UnicodeDecodeError, binascii.Error, InvalidInput, OverflowError) as exc:
         raise InvalidInput.single("after", "not a cursor from a previous page") from exc
     return Cursor(created_at, ticket_id)
