@@ -1,5 +1,5 @@
 """The use cases of payments_svc: paying (CreatePayment), reading a payment (GetPayment), and the ORDERS events
-(the order replica, and refunds for orders cancelled after they were charged). At most one charge per order:
+(the order replica, and refunds for orders cancelled after they were charged). At most one charge per order.
 
 Every Stripe call that can move money for an order happens while holding that order's lease: a conditional
 update on its `intents` record claims it for `lease_seconds` (renewed before each charge or refund). So two
