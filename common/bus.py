@@ -1,6 +1,7 @@
 """The JetStream event bus: durable streams, deduplicated publishes, durable pull consumers.
 
-Delivery is at least once. A handler returns an `Outcome`:
+Delivery is at least once. Handlers are registered per subject with `Handlers().on(subject, handler)`, typed by
+the payload the subject carries (common.events), and return an `Outcome`:
   APPLIED / DUPLICATE  -> ack
   EARLY                -> nak with a delay (the event it depends on has not arrived yet)
 A handler that raises `PermanentFailure` (the message can never succeed: it fails validation, or a bug makes it
@@ -22,8 +23,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import nats
 from google.protobuf.message import DecodeError, Message
@@ -40,6 +42,7 @@ from common.supervisor import Supervisor
 from common.versioning import Outcome as Outcome  # re-exported: handlers import it from here with Delivery
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=Message)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 TRACE_HEADER = "Trace-Id"
@@ -57,7 +60,28 @@ class Delivery:
     trace_id: str
 
 
-Handler = Callable[[Message, Delivery], Awaitable[Outcome]]
+Handler = Callable[[M, Delivery], Awaitable[Outcome]]
+
+
+class Handlers(Mapping[str, Handler[Any]]):
+    """Event handlers keyed by subject. `on` is where the types meet: mypy checks that a handler takes the payload
+    its subject carries, and the consumer decodes exactly that payload, so a handler needs no isinstance check."""
+
+    def __init__(self) -> None:
+        self._by_subject: dict[str, Handler[Any]] = {}
+
+    def on(self, subject: events.Subject[M], handler: Handler[M]) -> Handlers:
+        self._by_subject[subject] = handler
+        return self
+
+    def __getitem__(self, subject: str) -> Handler[Any]:
+        return self._by_subject[subject]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_subject)
+
+    def __len__(self) -> int:
+        return len(self._by_subject)
 
 
 @dataclass(frozen=True)
@@ -148,7 +172,7 @@ class EventBus:
         self,
         durable: str,
         filter_subject: str,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, Handler[Any]],
         retry: RetryPolicy | None = None,
         supervisor: Supervisor | None = None,
     ) -> Consumer:
@@ -180,7 +204,7 @@ class Consumer:
         durable: str,
         filter_subject: str,
         subscription: JetStreamContext.PullSubscription,
-        handlers: dict[str, Handler],
+        handlers: dict[str, Handler[Any]],
         retry: RetryPolicy,
     ) -> None:
         self._bus = bus
@@ -271,7 +295,7 @@ class Consumer:
         await _confirmed_ack(msg)
         self.stats.handled += 1
 
-    async def _handle(self, handler: Handler, message: Message, delivery: Delivery, msg: Msg) -> Outcome:
+    async def _handle(self, handler: Handler[Any], message: Message, delivery: Delivery, msg: Msg) -> Outcome:
         """Run the handler, telling the broker we are still at it, so it is not redelivered meanwhile."""
 
         async def keep_alive() -> None:

@@ -169,6 +169,8 @@ class Stack:
             server = start(self.data_dir / name, self.ports[name])
             self.servers.append(server)
             self.env[variable] = server.url
+            if name == "stripe":  # the emulator also serves a stand-in for Stripe.js, for the web client
+                self.env.setdefault("STRIPE_JS_URL", f"{server.url}/js.stripe.com/v3/")
             say(f"{name}: {server.url} (data in {self.data_dir / name})")
 
     def service_env(self) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Transactional outbox: an entity write and its pending events commit together; a relay publishes them.
 
-Write side: inside the entity's transaction call `outbox.add(session, ...)`; after commit call `outbox.notify()`.
+Write side: `outbox.transaction(work)` runs `work` in one transaction of the service's database, where it writes the
+entity and calls `outbox.add(session, ...)`; the relay is woken right after the commit.
 Relay side: `outbox.run()` publishes pending events oldest first, right after a notify and on a periodic sweep
 (which is what recovers events left behind by a crash between commit and publish). Each event is deleted only
 after JetStream acknowledged it; its `Nats-Msg-Id` makes a second publish of the same event a no-op at the broker.
@@ -12,18 +13,20 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from google.protobuf.message import Message
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from common import events
 from common.bus import EventBus
-from common.mongo import Document, exclusive
+from common.mongo import Database, Document, Session
 from common.supervisor import Supervisor
 from common.timestamps import utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 COLLECTION = "outbox"
 BATCH = 500
 
@@ -32,8 +35,8 @@ class Outbox:
     def __init__(
         self, client: AsyncMongoClient[Document], db_name: str, bus: EventBus, sweep_seconds: float = 5.0
     ) -> None:
-        self._client = client
-        self._collection = client[db_name][COLLECTION]
+        self._database = Database(client, db_name)
+        self._collection = self._database.collection(COLLECTION)
         self._bus = bus
         self._sweep_seconds = sweep_seconds
         self._wake = asyncio.Event()
@@ -44,9 +47,15 @@ class Outbox:
         # (nx-27017 rejects compound indexes that include _id; created_at alone serves the sort.)
         await self._collection.create_index([("created_at", ASCENDING)])
 
+    async def transaction(self, work: Callable[[Session], Awaitable[T]]) -> T:
+        """Run `work` in one transaction; the events it added are published right after the commit."""
+        result = await self._database.transaction(work)
+        self.notify()
+        return result
+
     async def add(
         self,
-        session: AsyncClientSession,
+        session: Session,
         subject: str,
         message: Message,
         entity_id: str,
@@ -82,8 +91,7 @@ class Outbox:
                 self._bus.publish_raw(d["subject"], bytes(d["payload"]), d["_id"], d.get("trace_id"))
                 for d in pending
             ))  # fmt: skip
-            async with exclusive(self._client):
-                await self._collection.delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
+            await self._collection.delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
             return len(pending)
 
     def start(self, supervisor: Supervisor | None = None) -> None:

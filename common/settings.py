@@ -19,23 +19,28 @@ class ConfigurationError(RuntimeError):
     """The process cannot start as configured; the message says how to fix it (printed without a traceback)."""
 
 
-class ServiceSettings(BaseSettings):
-    """What every backend service needs: where it listens, the event bus, token verification."""
+class ProcessSettings(BaseSettings):
+    """What every process reads, the gateway included: its environment, log level and the event bus."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
     environment: Literal["dev", "test", "prod"] = "dev"
     log_level: str = "INFO"
-    grpc_host: str = "127.0.0.1"
-    grpc_port: int = 0
-    grace_seconds: float = Field(default=10.0, ge=0)
     nats_url: str = "nats://127.0.0.1:4222"
-    nats_stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a 3-node JetStream cluster
-    jwt_public_key_file: Path | None = None
 
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+
+class ServiceSettings(ProcessSettings):
+    """What every backend service needs besides: where it listens, the streams, token verification."""
+
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    grace_seconds: float = Field(default=10.0, ge=0)
+    nats_stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a 3-node JetStream cluster
+    jwt_public_key_file: Path | None = None
 
 
 class MongoSettings(ServiceSettings):

@@ -11,9 +11,10 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from common.bus import RetryPolicy
+from common.clock import Clock, SystemClock
 from common.runtime import Runtime, RuntimeApp
-from expiration_svc.clock import Clock, SystemClock
-from expiration_svc.listeners import OrderListeners
+from expiration_svc.listeners import Listeners
+from expiration_svc.operations import Timers
 from expiration_svc.scheduler import Scheduler
 from expiration_svc.settings import ExpirationSettings
 from expiration_svc.store import TimerStore
@@ -54,7 +55,7 @@ class ExpirationApp(RuntimeApp):
         )
         # No API of its own: the gRPC server carries health checking and reflection, for probes and tooling.
         self.runtime.serve(lambda server: None, [])
-        self.runtime.listen("order.>", OrderListeners(self.scheduler).handlers(), retry)
+        self.runtime.listen(Listeners(Timers(self.scheduler)).handlers(), retry)
         self.runtime.on_start(self._start_scheduler)
         self.runtime.on_stop(self.redis.aclose)
         self.runtime.on_stop(self._stop_scheduler)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from strawberry.http.websocket_origin import normalize_allowed_origins
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
-from gateway.asgi import GraphQLView, Router
+from gateway.asgi import GraphQLView, create_app
 from gateway.clients import Backends
-from gateway.context import CookieJar, GatewayContext
+from gateway.context import GatewayContext
+from gateway.documents import Documents, load_manifest
 from gateway.live import LiveHub
 from gateway.loaders import ticket_loader
 from gateway.schema import build_schema
@@ -23,24 +26,31 @@ log = logging.getLogger(__name__)
 SERVING = "SERVING"
 
 
+class Server(uvicorn.Server):
+    """uvicorn without signal handlers of its own: the process's (common.service.run) stop the gateway, so that it
+    stops its other parts too, and a test process keeps its own Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class GatewayApp:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.sessions = Sessions(settings)
         self.hub = LiveHub(settings.nats_url, settings.subscriber_queue_size)
         self.schema = build_schema(settings)
-        self._backends: Backends | None = None
-        self.view = GraphQLView(
-            self.schema,
-            self._http_context,
-            self._ws_connected,
-            max_document_bytes=settings.max_document_bytes,
-            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
-            allowed_origins=normalize_allowed_origins(settings.ws_allowed_origins),
+        self.documents = Documents(
+            load_manifest(settings.persisted_documents_file),
+            trusted_only=settings.trusted_documents_only,
+            max_bytes=settings.max_document_bytes,
         )
-        self.asgi = Router(self.view, self.readiness, settings.max_body_bytes)
-        self._server: uvicorn.Server | None = None
-        self._main_loop: asyncio.Task[None] | None = None
+        self._backends: Backends | None = None
+        self.view = GraphQLView(self.schema, settings, self.documents, self._context, self._ws_connected)
+        self.asgi = create_app(settings, self.view, self.readiness)
+        self._server: Server | None = None
+        self._serving: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
@@ -56,30 +66,29 @@ class GatewayApp:
 
     # --- per request ---
 
-    def _http_context(self, headers: Mapping[str, str], cookies: CookieJar | None) -> GatewayContext:
+    def _context(self, connection: HTTPConnection, response: Response | None) -> GatewayContext:
         backends = self.backends
-        if cookies is None:  # a websocket: the token arrives with connection_init (see _ws_connected)
+        if response is None:  # a websocket: the token arrives with connection_init (see _ws_connected)
             return GatewayContext(
                 backends=backends,
                 hub=self.hub,
                 sessions=self.sessions,
                 token=None,
                 ticket_loader=ticket_loader(backends, None, cache=False),
-                headers=headers,
+                cookies=dict(connection.cookies),
             )
-        token = self.sessions.token_from_http(headers)
+        token = self.sessions.token_from_http(connection.headers, connection.cookies)
         return GatewayContext(
             backends=backends,
             hub=self.hub,
             sessions=self.sessions,
             token=token,
             ticket_loader=ticket_loader(backends, token),
-            headers=headers,
-            cookies=cookies,
+            response=response,
         )
 
-    def _ws_connected(self, context: GatewayContext, headers: Mapping[str, str]) -> None:
-        context.token = self.sessions.token_from_ws(context.connection_params, headers)
+    def _ws_connected(self, context: GatewayContext) -> None:
+        context.token = self.sessions.token_from_ws(context.connection_params, context.cookies or {})
         # Not cached: one websocket lives long and the tickets it shows change.
         context.ticket_loader = ticket_loader(self.backends, context.token, cache=False)
 
@@ -100,7 +109,7 @@ class GatewayApp:
             self.asgi,
             host=self.settings.gateway_host,
             port=self.settings.gateway_port,
-            lifespan="off",
+            lifespan="off",  # start() and stop() run the gateway's parts
             ws="websockets-sansio",
             ws_max_size=self.settings.max_body_bytes,
             log_config=None,
@@ -108,28 +117,25 @@ class GatewayApp:
             server_header=False,
             timeout_graceful_shutdown=self.settings.graceful_shutdown_seconds,
         )
-        config.load()
-        server = uvicorn.Server(config)
-        server.lifespan = config.lifespan_class(config)
-        await server.startup()
-        if not server.started:
-            raise RuntimeError(f"cannot listen on {self.settings.gateway_host}:{self.settings.gateway_port}")
-        self._server = server
-        self.port = int(server.servers[0].sockets[0].getsockname()[1])
-        self._main_loop = asyncio.create_task(server.main_loop(), name="gateway:uvicorn")
+        listening = config.bind_socket()  # bound here, so the port (0: a free one) is known before serving
+        self.port = int(listening.getsockname()[1])
+        self._server = Server(config)
+        self._serving = asyncio.create_task(self._server.serve(sockets=[listening]), name="gateway:uvicorn")
+        while not self._server.started:  # uvicorn says when it accepts connections only by this flag
+            if self._serving.done():
+                await self._serving
+                raise RuntimeError(f"the gateway could not serve on {self.url}")
+            await asyncio.sleep(0.01)
         log.info("gateway serving GraphQL on %s/graphql", self.url)
 
     async def stop(self) -> None:
-        """Stop accepting, end live subscriptions, let in-flight requests finish, then close the channels."""
-        if self._server is not None:
+        """Stop accepting, let in-flight requests finish and close the websockets, then stop the live hub and close
+        the channels."""
+        if self._server is not None and self._serving is not None:
             self._server.should_exit = True
-            if self._main_loop is not None:
-                await self._main_loop
-            await self.hub.stop()
-            await self._server.shutdown()
-            self._server = None
-        else:
-            await self.hub.stop()
+            await self._serving
+            self._server = self._serving = None
+        await self.hub.stop()
         if self._backends is not None:
             await self._backends.close()
             self._backends = None

@@ -1,13 +1,13 @@
 """What a resolver knows about its request: the session token, the backends, per-request DataLoaders, the live hub,
-and where to put cookies (HTTP only)."""
+and the response to put cookies on (HTTP only)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
 if TYPE_CHECKING:
@@ -18,21 +18,14 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class CookieJar:
-    """Set-Cookie headers a resolver asks for; the HTTP view adds them to the response."""
-
-    headers: list[str] = field(default_factory=list)
-
-
-@dataclass
 class GatewayContext:
     backends: Backends
     hub: LiveHub
     sessions: Sessions
     token: str | None
     ticket_loader: DataLoader[str, Ticket | None]
-    headers: Mapping[str, str] = field(default_factory=dict)  # the request's (or websocket handshake's), lower-case
-    cookies: CookieJar | None = None  # None on a websocket: no cookies can be set there
+    response: Response | None = None  # None on a websocket: no cookies can be set there
+    cookies: dict[str, str] | None = None  # a websocket handshake's, for its session (see GatewayApp)
     connection_params: dict[str, Any] | None = None  # graphql-transport-ws `connection_init` payload
 
 

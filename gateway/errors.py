@@ -18,13 +18,13 @@ import enum
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from graphql import GraphQLError
-
-from common.grpc_edge import STATUS_DETAILS_KEY
+from grpc_status import rpc_status
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Code(enum.StrEnum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
     INTERNAL = "INTERNAL"
     DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 
 
 class ApiError(GraphQLError):
@@ -72,16 +73,14 @@ PAYMENT_FAILED_REASON = "PAYMENT_FAILED"
 
 
 def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
-    """The google.rpc.Status a service attached in the `grpc-status-details-bin` trailer, if any."""
-    trailers: Any = error.trailing_metadata() or ()
-    for key, value in trailers:
-        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-            try:
-                return status_pb2.Status.FromString(value)
-            except Exception:  # a garbled trailer is no reason to fail harder than the call did
-                log.warning("undecodable %s trailer", STATUS_DETAILS_KEY)
-                return None
-    return None
+    """The google.rpc.Status a service attached to a failed call (`grpc-status-details-bin`), if any."""
+    try:
+        # An AioRpcError has the synchronous accessors (code, details, trailing metadata) that from_call reads.
+        status: status_pb2.Status | None = rpc_status.from_call(cast(grpc.Call, error))
+    except (ValueError, DecodeError):  # garbled, or not matching the call's code: no reason to fail harder
+        log.warning("ignoring the unusable status details of a %s error", error.code().name)
+        return None
+    return status
 
 
 def field_violations(status: status_pb2.Status | None) -> list[tuple[str, str]]:

@@ -1,37 +1,15 @@
-"""Schema extensions: document size limit (checked before parsing) and masking of unexpected errors."""
+"""Schema extensions: masking of unexpected errors, and their logging."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors
 
 from gateway.errors import INTERNAL_MESSAGE, ApiError, Code
 
 log = logging.getLogger(__name__)
-
-
-class DocumentSizeLimit(SchemaExtension):
-    """Refuses a document longer than `max_bytes` (UTF-8) before it is parsed, over HTTP and websockets alike."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__()
-        self.max_bytes = max_bytes
-
-    def on_operation(self) -> Iterator[None]:
-        query = self.execution_context.query
-        if query is not None and document_too_large(query, self.max_bytes):
-            raise ApiError(Code.DOCUMENT_TOO_LARGE, f"the document is larger than {self.max_bytes} bytes")
-        yield
-
-
-def document_too_large(query: str, max_bytes: int) -> bool:
-    # Cheap first: a str of n characters is at least n and at most 4n bytes in UTF-8.
-    if len(query) > max_bytes:
-        return True
-    return len(query) * 4 > max_bytes and len(query.encode("utf-8", "surrogatepass")) > max_bytes
 
 
 def is_unexpected(error: GraphQLError) -> bool:

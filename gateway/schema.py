@@ -10,6 +10,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
@@ -17,7 +18,7 @@ from strawberry.types.execution import ExecutionContext
 from common.timestamps import from_timestamp
 from gateway.context import GatewayContext, Info
 from gateway.errors import ApiError, Code
-from gateway.extensions import DocumentSizeLimit, MaskInternalErrors, log_errors
+from gateway.extensions import MaskInternalErrors, log_errors
 from gateway.live import Signal, SubscriberDropped
 from gateway.settings import GatewaySettings
 from gateway.types import (
@@ -71,8 +72,8 @@ async def _get_order(context: GatewayContext, order_id: str, id_field: str) -> O
 def _start_session(info: Info, reply: auth_pb2.SignUpResponse | auth_pb2.SignInResponse) -> AuthPayload:
     context = info.context
     expires_at = from_timestamp(reply.expire_time) if reply.HasField("expire_time") else None
-    if context.cookies is not None:
-        context.cookies.headers.append(context.sessions.set_cookie(reply.token, expires_at))
+    if context.response is not None:
+        context.sessions.set_cookie(context.response, reply.token, expires_at)
     return AuthPayload(user=User.from_proto(reply.user), token=reply.token, expires_at=expires_at)
 
 
@@ -154,8 +155,8 @@ class Mutation:
     @strawberry.mutation(description="Clears the session cookie. Always true.")
     def sign_out(self, info: Info) -> bool:
         context = info.context
-        if context.cookies is not None:
-            context.cookies.headers.append(context.sessions.clear_cookie())
+        if context.response is not None:
+            context.sessions.clear_cookie(context.response)
         return True
 
     @strawberry.mutation(description="Lists a ticket for sale (signed in).")
@@ -266,18 +267,20 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema(settings: GatewaySettings) -> GatewaySchema:
-    # Built once, so the validation cache (keyed by the rule classes) hits across requests.
+    # Built once, so the validation cache (keyed by the rule classes) hits across requests. The document's size is
+    # limited before it reaches the schema (gateway.documents).
     limits = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
+    if not settings.introspection_enabled:
+        limits.append(NoSchemaIntrospectionCustomRule)
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(disable_field_suggestions=settings.is_prod),
         extensions=[
-            lambda: DocumentSizeLimit(settings.max_document_bytes),
             lambda: AddValidationRules(limits),
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),

@@ -3,6 +3,7 @@
 The gateway never verifies tokens itself: it forwards whatever the client presented and the services decide.
 A token is taken from `Authorization: Bearer ...` first, then from the session cookie; on a websocket from the
 `connection_init` payload (`Authorization` / `authorization`, any case), then from the handshake's cookie.
+Cookies are read and written by Starlette (`request.cookies`, `response.set_cookie`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
+
+from starlette.responses import Response
 
 from gateway.settings import GatewaySettings
 
@@ -23,56 +26,42 @@ def bearer(value: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def parse_cookies(header: str | None) -> dict[str, str]:
-    """Cookie pairs of a `Cookie` header, leniently: a malformed pair (another app's) does not hide the others.
-    The first value of a repeated name wins, as browsers send the most specific cookie first."""
-    found: dict[str, str] = {}
-    for part in (header or "").split(";"):
-        name, sep, value = part.strip().partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1]
-        if sep and name:
-            found.setdefault(name.strip(), value)
-    return found
-
-
 class Sessions:
     def __init__(self, settings: GatewaySettings) -> None:
         self.cookie_name = settings.cookie_name
         self._secure = settings.cookie_secure
         self._max_age = settings.session_max_age_seconds
 
-    def token_from_http(self, headers: Mapping[str, str]) -> str | None:
-        """`headers` keyed by lower-case name."""
-        return bearer(headers.get("authorization")) or self._from_cookie(headers) or None
+    def token_from_http(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
+        """`headers` looked up by lower-case name (Starlette's are case-insensitive)."""
+        return bearer(headers.get("authorization")) or cookies.get(self.cookie_name) or None
 
-    def token_from_ws(self, connection_params: Mapping[str, Any] | None, headers: Mapping[str, str]) -> str | None:
+    def token_from_ws(self, connection_params: Mapping[str, Any] | None, cookies: Mapping[str, str]) -> str | None:
         for key, value in (connection_params or {}).items():
             if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
                 token = bearer(value)
                 if token:
                     return token
-        return self._from_cookie(headers)
+        return cookies.get(self.cookie_name) or None
 
-    def _from_cookie(self, headers: Mapping[str, str]) -> str | None:
-        return parse_cookies(headers.get("cookie")).get(self.cookie_name) or None
+    def max_age(self, expires_at: dt.datetime | None, now: dt.datetime | None = None) -> int:
+        """Seconds the cookie lives: until the token expires, at most SESSION_MAX_AGE_SECONDS."""
+        if expires_at is None:
+            return self._max_age
+        remaining = int((expires_at - (now or dt.datetime.now(dt.UTC))).total_seconds())
+        return max(0, min(self._max_age, remaining))
 
-    def set_cookie(self, token: str, expires_at: dt.datetime | None, now: dt.datetime | None = None) -> str:
-        """The Set-Cookie value for a new session: httpOnly, SameSite=Lax, Secure per settings, Max-Age to expiry."""
-        max_age = self._max_age
-        if expires_at is not None:
-            remaining = int((expires_at - (now or dt.datetime.now(dt.UTC))).total_seconds())
-            max_age = max(0, min(max_age, remaining))
-        return self._cookie(token, max_age)
+    def set_cookie(self, response: Response, token: str, expires_at: dt.datetime | None) -> None:
+        """A new session: httpOnly (no script reads it), SameSite=Lax, Secure per settings."""
+        response.set_cookie(
+            self.cookie_name,
+            token,
+            max_age=self.max_age(expires_at),
+            path="/",
+            secure=self._secure,
+            httponly=True,
+            samesite="lax",
+        )
 
-    def clear_cookie(self) -> str:
-        return self._cookie("", 0)
-
-    def _cookie(self, value: str, max_age: int) -> str:
-        parts = [f"{self.cookie_name}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly", "SameSite=Lax"]
-        if max_age == 0:
-            parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
-        if self._secure:
-            parts.append("Secure")
-        return "; ".join(parts)
+    def clear_cookie(self, response: Response) -> None:
+        response.delete_cookie(self.cookie_name, path="/", secure=self._secure, httponly=True, samesite="lax")

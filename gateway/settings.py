@@ -1,18 +1,18 @@
-"""The gateway's configuration, from environment variables (no prefix), like every service's."""
+"""The gateway's configuration, from environment variables (no prefix), on the common base every process shares."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.settings import REPO_ROOT, ProcessSettings
+
+DEV_STRIPE_PUBLISHABLE_KEY = "pk_test_local_emulator"
 
 
-class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
-
-    environment: Literal["dev", "test", "prod"] = "dev"
-    log_level: str = "INFO"
+class GatewaySettings(ProcessSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=0, le=65535)
 
@@ -22,10 +22,10 @@ class GatewaySettings(BaseSettings):
     payments_grpc_target: str = "127.0.0.1:50054"
     grpc_timeout_seconds: float = Field(default=10.0, gt=0)
     readiness_timeout_seconds: float = Field(default=1.0, gt=0)
-    nats_url: str = "nats://127.0.0.1:4222"
 
+    # Defaults per environment (see _environment_defaults): `__Host-session` and Secure in prod, where browsers
+    # then refuse the cookie from plain HTTP or another path; `session`, not Secure, on plain-HTTP loopback.
     cookie_name: str = "session"
-    # Default: Secure everywhere except local dev and tests (plain-HTTP loopback); see _default_cookie_secure.
     cookie_secure: bool = True
     session_max_age_seconds: int = Field(default=86_400, gt=0)
 
@@ -40,15 +40,42 @@ class GatewaySettings(BaseSettings):
     # Origins (besides the gateway's own) whose pages may open a websocket with the user's cookie.
     ws_allowed_origins: list[str] = Field(default_factory=list)
     graceful_shutdown_seconds: int = Field(default=5, ge=0)
+    # Developer tools: on outside prod, off in prod unless set (see _environment_defaults).
+    graphiql_enabled: bool = True
+    introspection_enabled: bool = True
+
+    # Persisted operations: sha256 hex of a document -> the document (missing file = no known documents).
+    persisted_documents_file: Path = REPO_ROOT / "web" / "persisted-documents.json"
+    trusted_documents_only: bool = False
+
+    # The web client: its built files, and what it reads at run time from /client-config.json (nothing secret).
+    web_dist_dir: Path = REPO_ROOT / "web" / "dist"
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    stripe_publishable_key: str = DEV_STRIPE_PUBLISHABLE_KEY
 
     @model_validator(mode="before")
     @classmethod
-    def _default_cookie_secure(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("cookie_secure") is None:
-            environment = data.get("environment", "dev")
-            return {**data, "cookie_secure": environment not in ("dev", "test")}
-        return data
+    def _environment_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        prod = data.get("environment", "dev") == "prod"
+        defaults: dict[str, Any] = {
+            "cookie_name": "__Host-session" if prod else "session",
+            "cookie_secure": prod,
+            "graphiql_enabled": not prod,
+            "introspection_enabled": not prod,
+        }
+        if prod and not data.get("stripe_publishable_key"):
+            raise ValueError("STRIPE_PUBLISHABLE_KEY is required with ENVIRONMENT=prod")
+        return {**data, **{key: value for key, value in defaults.items() if data.get(key) is None}}
+
+    @model_validator(mode="after")
+    def _publishable_key_only(self) -> GatewaySettings:
+        # The key is sent to every browser: a secret key (sk_/rk_) here would leak it.
+        if not self.stripe_publishable_key.startswith("pk_"):
+            raise ValueError("STRIPE_PUBLISHABLE_KEY must be a publishable key (pk_test_... or pk_live_...)")
+        return self
 
     @property
-    def is_prod(self) -> bool:
-        return self.environment == "prod"
+    def stripe_test_mode(self) -> bool:
+        return self.stripe_publishable_key.startswith("pk_test_")

@@ -9,7 +9,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common import events
-from common.bus import Delivery, EventBus, Outcome, RetryPolicy
+from common.bus import Delivery, EventBus, Handlers, Outcome, RetryPolicy
 from common.errors import PermanentFailure
 from common.runtime import Runtime
 from common.settings import ServiceSettings
@@ -84,7 +84,7 @@ async def test_a_consumer_whose_dead_letter_publish_fails_is_restarted_and_healt
         raise PermanentFailure("fails validation")
 
     runtime.serve(lambda server: None, [])
-    runtime.listen("expiration.>", {events.EXPIRATION_COMPLETE: poison}, RetryPolicy(ack_wait=1.0))  # type: ignore[dict-item]
+    runtime.listen(Handlers().on(events.EXPIRATION_COMPLETE, poison), RetryPolicy(ack_wait=1.0))
     await runtime.start()
     try:
         target = runtime.server.target

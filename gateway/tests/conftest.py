@@ -46,6 +46,7 @@ class Stack:
     services: dict[str, Any]
     gateway: GatewayApp
     jwt_keys: JwtKeys
+    gateway_settings: dict[str, Any]  # what the suite's gateway was configured with
     extra: list[GatewayApp] = field(default_factory=list)
 
     @property
@@ -53,7 +54,8 @@ class Stack:
         return f"{self.gateway.url}/graphql"
 
     def settings(self, **overrides: Any) -> GatewaySettings:
-        return self.gateway.settings.model_copy(update=overrides)
+        """The suite's gateway settings with some changed, validated (so per-environment defaults apply)."""
+        return GatewaySettings(**{**self.gateway_settings, **overrides})
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -86,20 +88,19 @@ async def stack(
         )
         for app in services.values():
             await app.start()
-        gateway = GatewayApp(
-            GatewaySettings(
-                environment="test",
-                gateway_port=0,
-                auth_grpc_target=services["auth"].target,
-                tickets_grpc_target=services["tickets"].target,
-                orders_grpc_target=services["orders"].target,
-                payments_grpc_target=services["payments"].target,
-                nats_url=nats.url,
-                graceful_shutdown_seconds=1,
-            )
-        )
+        gateway_settings: dict[str, Any] = {
+            "environment": "test",
+            "gateway_port": 0,
+            "auth_grpc_target": services["auth"].target,
+            "tickets_grpc_target": services["tickets"].target,
+            "orders_grpc_target": services["orders"].target,
+            "payments_grpc_target": services["payments"].target,
+            "nats_url": nats.url,
+            "graceful_shutdown_seconds": 1,
+        }
+        gateway = GatewayApp(GatewaySettings(**gateway_settings))
         await gateway.start()
-        result = Stack(nats, services, gateway, jwt_keys)
+        result = Stack(nats, services, gateway, jwt_keys, gateway_settings)
         yield result
         for extra in result.extra:
             await extra.stop()

@@ -10,13 +10,17 @@ import pytest
 import strawberry
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from starlette.responses import Response
 
 from common.errors import FieldViolation, InvalidInput, PaymentFailed
 from common.grpc_edge import STATUS_DETAILS_KEY, status_proto
+from gateway.documents import document_too_large
 from gateway.errors import Code, from_rpc_error, graphql_name
-from gateway.extensions import MaskInternalErrors, document_too_large
-from gateway.sessions import Sessions, bearer, parse_cookies
+from gateway.extensions import MaskInternalErrors
+from gateway.sessions import Sessions, bearer
 from gateway.settings import GatewaySettings
+
+PROD: dict[str, Any] = {"environment": "prod", "stripe_publishable_key": "pk_live_example"}
 
 
 def rpc_error(code: grpc.StatusCode, details: str = "", status: status_pb2.Status | None = None) -> Any:
@@ -58,7 +62,9 @@ def test_invalid_argument_names_the_graphql_arguments() -> None:
         "fields": [{"field": "priceCents", "message": "too low"}, {"field": "title", "message": "empty"}],
     }
     renamed = from_rpc_error(
-        rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "", status_proto(InvalidInput.single("page_size", "1..100"))),
+        rpc_error(
+            grpc.StatusCode.INVALID_ARGUMENT, "invalid input", status_proto(InvalidInput.single("page_size", "1..100"))
+        ),
         "m",
         {"page_size": "first"},
     )
@@ -94,32 +100,51 @@ def test_proto_fields_become_argument_names(proto: str, graphql: str) -> None:
     assert graphql_name(proto) == graphql
 
 
-def test_bearer_and_cookie_parsing() -> None:
+def test_bearer_parsing() -> None:
     assert bearer("Bearer abc") == bearer("bearer   abc ") == "abc"
     assert bearer("Basic abc") is None and bearer("Bearer ") is None and bearer(None) is None
-    assert parse_cookies("a=1; session=tok.en-_x; b=2")["session"] == "tok.en-_x"
-    assert parse_cookies('bad"cookie; session=t') == {"session": "t"}  # one broken pair does not lose the rest
 
 
 def test_websocket_tokens_come_from_connection_init_in_any_case_then_the_cookie() -> None:
     sessions = Sessions(GatewaySettings(environment="test"))
-    cookie = {"cookie": "session=from-cookie"}
+    cookie = {"session": "from-cookie"}
     assert sessions.token_from_ws({"Authorization": "Bearer a"}, cookie) == "a"
     assert sessions.token_from_ws({"AUTHORIZATION": "Bearer b"}, {}) == "b"
     assert sessions.token_from_ws({}, cookie) == "from-cookie"
     assert sessions.token_from_ws({"Authorization": 5}, {}) is None
-    assert sessions.token_from_http({"authorization": "Bearer h", **cookie}) == "h"
-    assert sessions.token_from_http(cookie) == "from-cookie"
+    assert sessions.token_from_http({"authorization": "Bearer h"}, cookie) == "h"
+    assert sessions.token_from_http({}, cookie) == "from-cookie"
+
+
+def cookie_attributes(response: Response) -> dict[str, str]:
+    """The one Set-Cookie header's pairs, lower-case attribute names (flags map to "")."""
+    (header,) = response.headers.getlist("set-cookie")
+    name_value, *attributes = (part.strip() for part in header.split(";"))
+    name, _, value = name_value.partition("=")
+    found = {"name": name, "value": value}
+    for attribute in attributes:
+        key, _, val = attribute.partition("=")
+        found[key.lower()] = val
+    return found
 
 
 def test_the_cookie_lasts_as_long_as_the_token() -> None:
-    sessions = Sessions(GatewaySettings(environment="prod", session_max_age_seconds=86_400))
+    sessions = Sessions(GatewaySettings(**PROD, session_max_age_seconds=86_400))
     now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-    cookie = sessions.set_cookie("tok", now + dt.timedelta(hours=1), now=now)
-    assert cookie == "session=tok; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax; Secure"
-    assert "Max-Age=86400;" in sessions.set_cookie("tok", now + dt.timedelta(days=30), now=now)  # capped
-    assert "Max-Age=0;" in sessions.set_cookie("tok", now - dt.timedelta(seconds=5), now=now)
-    assert sessions.clear_cookie().startswith("session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Expires=")
+    assert sessions.max_age(now + dt.timedelta(hours=1), now=now) == 3600
+    assert sessions.max_age(now + dt.timedelta(days=30), now=now) == 86_400  # capped
+    assert sessions.max_age(now - dt.timedelta(seconds=5), now=now) == 0
+    response = Response()
+    sessions.set_cookie(response, "tok", dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    cookie = cookie_attributes(response)
+    assert (cookie["name"], cookie["value"], cookie["path"]) == ("__Host-session", "tok", "/")
+    assert 3590 <= int(cookie["max-age"]) <= 3600
+    assert cookie["samesite"].lower() == "lax" and {"httponly", "secure"} <= set(cookie)
+    cleared = Response()
+    sessions.clear_cookie(cleared)
+    gone = cookie_attributes(cleared)
+    assert (gone["name"], gone["value"].strip('"'), gone["max-age"], gone["path"]) == ("__Host-session", "", "0", "/")
+    assert {"expires", "httponly", "secure"} <= set(gone)
 
 
 def test_settings_defaults() -> None:
@@ -130,12 +155,13 @@ def test_settings_defaults() -> None:
     assert (settings.cookie_name, settings.session_max_age_seconds) == ("session", 86_400)
     assert GatewaySettings(environment="dev").cookie_secure is False
     assert GatewaySettings(environment="test").cookie_secure is False
-    assert GatewaySettings(environment="prod").cookie_secure is True
+    assert GatewaySettings(**PROD).cookie_secure is True
     assert GatewaySettings(environment="test", cookie_secure=True).cookie_secure is True
 
 
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "prod")
+    monkeypatch.setenv("STRIPE_PUBLISHABLE_KEY", "pk_live_example")
     monkeypatch.setenv("GATEWAY_PORT", "9000")
     monkeypatch.setenv("ORDERS_GRPC_TARGET", "orders:50053")
     settings = GatewaySettings()

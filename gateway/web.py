@@ -1,0 +1,115 @@
+"""What the gateway serves besides GraphQL: the built web client, its run-time settings, and (in production) the
+security headers of every response."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.settings import GatewaySettings
+
+IMMUTABLE = "public, max-age=31536000, immutable"  # hashed file names: a new build has new names
+NO_CACHE = "no-cache"  # index.html names the current build's assets: always revalidated
+API_PATHS = frozenset({"/healthz", "/readyz", "/client-config.json"})
+NOT_BUILT = (
+    "The web client is not built.\n\n"
+    "Build it with `make web` (or run `make dev`, which builds it), then reload this page.\n"
+    "The GraphQL API is at /graphql.\n"
+)
+
+
+def client_config(settings: GatewaySettings) -> dict[str, object]:
+    """GET /client-config.json: what the client needs at run time (nothing secret)."""
+    return {
+        "stripeJsUrl": settings.stripe_js_url,
+        "stripePublishableKey": settings.stripe_publishable_key,
+        "stripeTestMode": settings.stripe_test_mode,
+    }
+
+
+def serves_index(scope: Scope) -> bool:
+    """`/`, and any GET for a page (Accept: text/html) that is not the API's or an asset: the client's own paths."""
+    path: str = scope["path"]
+    if path == "/":
+        return True
+    if path in API_PATHS or path.startswith(("/graphql", "/assets")):
+        return False
+    return "text/html" in Headers(scope=scope).get("accept", "")
+
+
+class WebClient(StaticFiles):
+    """The built client (WEB_DIST_DIR): hashed files under /assets/ cached for a year, other files and index.html
+    revalidated; index.html for the client's paths (SPA fallback), never for /graphql."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory=directory, check_dir=False)
+        self.index = directory / "index.html"
+
+    async def check_config(self) -> None:
+        """Nothing to check: a client built, rebuilt or removed while the gateway runs is served as it is now."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as error:
+            if error.status_code != 404 or not serves_index(scope):
+                raise
+            if not self.index.is_file():
+                return PlainTextResponse(NOT_BUILT, status_code=404, headers={"cache-control": NO_CACHE})
+            response = await super().get_response("index.html", scope)
+        hashed = path.startswith("assets" + os.sep) and response.status_code in (200, 304)
+        response.headers["cache-control"] = IMMUTABLE if hashed else NO_CACHE
+        return response
+
+
+def content_security_policy(stripe_js_url: str) -> str:
+    """Our own origin, plus Stripe.js: its script, its frames (card fields, 3-D Secure) and its API."""
+    parts = urlsplit(stripe_js_url)
+    stripe = f"{parts.scheme}://{parts.netloc}"
+    if parts.hostname == "js.stripe.com":
+        frames, api = f"{stripe} https://hooks.stripe.com", "https://api.stripe.com"
+    else:  # a stand-in such as the emulator serves script, frames and API from its one origin
+        frames, api = stripe, stripe
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' {stripe}",
+            f"frame-src {frames}",
+            f"connect-src 'self' {api}",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+class SecurityHeaders:
+    """Adds the production security headers to every HTTP response (it wraps the whole app, error pages too)."""
+
+    def __init__(self, app: ASGIApp, stripe_js_url: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", content_security_policy(stripe_js_url).encode("latin-1")),
+            (b"x-frame-options", b"DENY"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
