@@ -79,6 +79,7 @@ def make_settings(mongo_url: str, mongo_db: str, nats_url: str, jwt_keys: JwtKey
         jwt_public_key_file=jwt_keys.public_key_file,
         grace_seconds=1,
         order_expiration_seconds=120,
+        sweep_interval_seconds=3600,  # the sweep has its own test (test_sweep); elsewhere only events expire orders
     )
 
 
