@@ -238,6 +238,7 @@ async def main() -> int:
         stack.start_services()
         await stack.wait_healthy()
         say("")
+        say(f"web:       http://127.0.0.1:{GATEWAY_PORT}/")
         say(f"GraphiQL:  http://127.0.0.1:{GATEWAY_PORT}/graphql")
         say(f"logs:      {DEV_DIR / 'logs'}/<service>.log   data: {DEV_DIR}")
         say("Ctrl-C stops everything (data is kept).")
