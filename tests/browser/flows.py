@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from urllib.parse import urlsplit
 
 from playwright.async_api import Page, expect
@@ -14,10 +13,6 @@ TICKET_PATH = re.compile(r"/tickets/[0-9a-f]{24}$")
 DECLINED = "pm_card_chargeCustomerFail"
 SUCCEEDS = "pm_card_visa"
 NEEDS_3DS = "pm_card_authenticationRequired"
-
-
-def unique_title(name: str) -> str:
-    return f"{name} {uuid.uuid4().hex[:6]}"
 
 
 async def list_ticket(seller: Page, title: str, dollars: str) -> str:

@@ -11,7 +11,7 @@ from playwright.async_api import Browser, expect
 
 from common.devstack import Stack
 from tests.browser.conftest import Users, open_users
-from tests.browser.flows import buy, list_ticket, unique_title
+from tests.browser.flows import buy, list_ticket
 from tests.conftest import start_stack
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +38,7 @@ async def short_window_users(browser: Browser, short_window_stack: Stack, tmp_pa
 async def test_an_unpaid_order_expires_and_the_ticket_is_back_on_sale(short_window_users: Users) -> None:
     users = short_window_users
     seller = await users.signed_up("seller")
-    title = unique_title("Circus")
+    title = "Circus"
     await list_ticket(seller, title, "9.99")
     buyer = await users.signed_up("buyer")
     await buy(buyer, title)

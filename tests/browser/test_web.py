@@ -19,7 +19,6 @@ from tests.browser.flows import (
     mark_page,
     pay_with_card_details,
     pay_with_test_card,
-    unique_title,
 )
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +47,7 @@ def record_graphql(page: Page) -> list[dict[str, Any]]:
 
 async def test_the_seller_watches_the_ticket_get_reserved_and_sold_while_a_buyer_pays(users: Users) -> None:
     seller = await users.signed_up("seller")
-    title = unique_title("Jazz night")
+    title = "Jazz night"
     await list_ticket(seller, title, "25.00")
     await expect(seller.get_by_text("$25.00")).to_be_visible()
     await expect(seller.get_by_role("status")).to_have_text("Available")
@@ -82,7 +81,7 @@ async def test_the_seller_watches_the_ticket_get_reserved_and_sold_while_a_buyer
 
 async def test_a_declined_card_shows_an_alert_and_the_order_stays_payable(users: Users) -> None:
     seller = await users.signed_up("seller")
-    title = unique_title("Opera")
+    title = "Opera"
     await list_ticket(seller, title, "40")
     buyer = await users.signed_up("buyer")
     await buy(buyer, title)
@@ -100,7 +99,7 @@ async def test_a_declined_card_shows_an_alert_and_the_order_stays_payable(users:
 
 async def test_cancelling_frees_the_ticket(users: Users) -> None:
     seller = await users.signed_up("seller")
-    title = unique_title("Theatre")
+    title = "Theatre"
     await list_ticket(seller, title, "12.50")
     await mark_page(seller)
     buyer = await users.signed_up("buyer")
@@ -166,7 +165,7 @@ PENDING_3DS = pytest.mark.xfail(
 @pytest.mark.parametrize("path", ["test card", "card details"])
 async def test_3d_secure_completes_in_the_browser(users: Users, path: str) -> None:
     seller = await users.signed_up("seller")
-    title = unique_title("Ballet")
+    title = f"Ballet ({path})"
     await list_ticket(seller, title, "30.00")
     buyer = await users.signed_up("buyer")
     await buy(buyer, title)
@@ -186,7 +185,7 @@ async def test_3d_secure_completes_in_the_browser(users: Users, path: str) -> No
 @PENDING_3DS
 async def test_a_failed_3d_secure_challenge_shows_an_alert_and_the_order_stays_payable(users: Users) -> None:
     seller = await users.signed_up("seller")
-    title = unique_title("Recital")
+    title = "Recital"
     await list_ticket(seller, title, "15.00")
     buyer = await users.signed_up("buyer")
     await buy(buyer, title)

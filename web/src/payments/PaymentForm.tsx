@@ -133,7 +133,7 @@ export function PaymentForm({ orderId, amountCents }: { orderId: string; amountC
         <div className="field">
           <label htmlFor="test-card">Test card</label>
           <select id="test-card" value={testCard} onChange={(event) => setTestCard(event.target.value)}>
-            <option value={USE_CARD_ELEMENT}>None: use the card details below</option>
+            <option value={USE_CARD_ELEMENT}>None (card details below)</option>
             {TEST_CARDS.map((test) => (
               <option key={test.id} value={test.id}>
                 {test.label}
