@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -79,7 +80,7 @@ async def test_the_seller_watches_the_ticket_get_reserved_and_sold_while_a_buyer
     assert {"OrderStatus", "TicketStatus"} <= {payload.get("operationName") for payload in sent}
 
 
-async def test_a_declined_card_shows_an_alert_and_the_order_stays_payable(users: Users) -> None:
+async def test_a_declined_card_shows_an_alert_and_the_order_stays_payable_then_sign_out(users: Users) -> None:
     seller = await users.signed_up("seller")
     title = "Opera"
     await list_ticket(seller, title, "40")
@@ -95,6 +96,11 @@ async def test_a_declined_card_shows_an_alert_and_the_order_stays_payable(users:
     await expect(buyer.get_by_role("status")).to_have_text("Complete")
     await expect(buyer.get_by_role("alert")).to_have_count(0)
     await expect(seller.get_by_role("status")).to_have_text("Sold")
+
+    await buyer.get_by_role("button", name="Sign out").click()
+    await expect(buyer.get_by_role("link", name="Sign in", exact=True)).to_be_visible()
+    await buyer.get_by_role("link", name="My orders", exact=True).click()
+    await expect(buyer).to_have_url(re.compile(r"/signin$"))  # the session is gone
 
 
 async def test_cancelling_frees_the_ticket(users: Users) -> None:
