@@ -11,7 +11,7 @@
 // reports success the same payOrder is sent again for the server to record the now-succeeded PaymentIntent.
 // Nothing here ever reports a payment that the API did not confirm.
 import type { Stripe, StripeCardElement, StripeError } from "@stripe/stripe-js";
-import { useEffect, useRef, useState, type SubmitEvent } from "react";
+import { useEffect, useId, useRef, useState, type SubmitEvent } from "react";
 import { useMutation } from "urql";
 import { Alert } from "../components/Alert";
 import { graphql } from "../gql";
@@ -72,6 +72,7 @@ export function PaymentForm({ orderId, amountCents }: { orderId: string; amountC
   const cardSlot = useRef<HTMLDivElement>(null);
   const card = useRef<StripeCardElement | null>(null);
   const stripe = stripeState.status === "ready" ? stripeState.stripe : null;
+  const id = useId();
 
   // Mount Stripe's card element once Stripe.js is ready; destroy it when the form goes away.
   useEffect(() => {
@@ -126,13 +127,13 @@ export function PaymentForm({ orderId, amountCents }: { orderId: string; amountC
     return <p className="notice">Payment received. Confirming your order…</p>;
   }
   return (
-    <form className="form payment" onSubmit={(event) => void pay(event)} aria-labelledby="pay-heading">
-      <h2 id="pay-heading">Pay {formatCents(amountCents)}</h2>
+    <form className="form payment" onSubmit={(event) => void pay(event)} aria-labelledby={`${id}-heading`}>
+      <h2 id={`${id}-heading`}>Pay {formatCents(amountCents)}</h2>
       <Alert message={stripeState.status === "failed" ? stripeState.message : problem} />
       {stripeState.status === "ready" && stripeState.testMode ? (
         <div className="field">
-          <label htmlFor="test-card">Test card</label>
-          <select id="test-card" value={testCard} onChange={(event) => setTestCard(event.target.value)}>
+          <label htmlFor={`${id}-test-card`}>Test card</label>
+          <select id={`${id}-test-card`} value={testCard} onChange={(event) => setTestCard(event.target.value)}>
             <option value={USE_CARD_ELEMENT}>None (card details below)</option>
             {TEST_CARDS.map((test) => (
               <option key={test.id} value={test.id}>
@@ -143,10 +144,10 @@ export function PaymentForm({ orderId, amountCents }: { orderId: string; amountC
         </div>
       ) : null}
       <div className="field" hidden={testCard !== USE_CARD_ELEMENT}>
-        <span className="label" id="card-label">
+        <span className="label" id={`${id}-card`}>
           Card
         </span>
-        <div ref={cardSlot} className="card-element" role="group" aria-labelledby="card-label" />
+        <div ref={cardSlot} className="card-element" role="group" aria-labelledby={`${id}-card`} />
       </div>
       {stripeState.status === "loading" ? <p className="loading">Loading the payment form…</p> : null}
       <button type="submit" disabled={busy || stripeState.status !== "ready"}>
