@@ -2,7 +2,7 @@ import type { DocumentNode } from "graphql";
 import { describe, expect, it } from "vitest";
 import manifest from "../../persisted-documents.json";
 import * as generated from "../gql/graphql";
-import { documentHash } from "./client";
+import { documentHash, omitPersistedQueryText } from "./client";
 
 async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -34,5 +34,25 @@ describe("persisted documents", () => {
       const operation = name.replace(/Document$/, "");
       expect(persisted[documentHash(document)]).toMatch(new RegExp(`^(query|mutation|subscription) ${operation}\\b`));
     }
+  });
+});
+
+describe("websocket messages", () => {
+  const persistedQuery = { version: 1, sha256Hash: "a".repeat(64) };
+
+  it("name a persisted document by its hash alone", () => {
+    const message = { id: "1", type: "subscribe", payload: { query: "", variables: { id: "x" }, extensions: { persistedQuery } } };
+    expect(JSON.parse(JSON.stringify(message, omitPersistedQueryText))).toEqual({
+      id: "1",
+      type: "subscribe",
+      payload: { variables: { id: "x" }, extensions: { persistedQuery } },
+    });
+  });
+
+  it("keep the text when it is sent (a retry after PersistedQueryNotFound) or nothing is persisted", () => {
+    const retry = { payload: { query: "subscription S { s }", extensions: { persistedQuery } } };
+    expect(JSON.parse(JSON.stringify(retry, omitPersistedQueryText))).toEqual(retry);
+    const plain = { payload: { query: "" } };
+    expect(JSON.parse(JSON.stringify(plain, omitPersistedQueryText))).toEqual(plain);
   });
 });
