@@ -33,10 +33,18 @@ describe("describeError", () => {
       fields: [{ field: "ticketId", message: "not an id" }],
     });
     expect(describeError(error, { title: "title" })).toEqual({
-      message: "TicketId: not an id.",
+      message: "Ticket id: not an id.",
       fields: {},
       code: "BAD_USER_INPUT",
     });
+  });
+
+  it("names a field in words", () => {
+    const error = apiError("invalid input", {
+      code: "BAD_USER_INPUT",
+      fields: [{ field: "paymentMethod", message: "unknown payment method" }],
+    });
+    expect(describeError(error).message).toBe("Payment method: unknown payment method.");
   });
 
   it("shows BAD_USER_INPUT without fields as an alert", () => {

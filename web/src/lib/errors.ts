@@ -38,6 +38,14 @@ function sentence(text: string): string {
   return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
+/** "paymentMethod" -> "payment method", "extensions.persistedQuery" -> "extensions persisted query". */
+function words(field: string): string {
+  return field
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/[._]+/g, " ")
+    .toLowerCase();
+}
+
 function messageFor(code: string | null, message: string, extensions: Record<string, unknown>): string {
   switch (code) {
     case "RATE_LIMITED": {
@@ -81,7 +89,7 @@ export function describeError(error: CombinedError | undefined, fieldNames: Fiel
         if (name !== undefined) {
           fields[name] ??= sentence(violation.message);
         } else {
-          messages.push(sentence(`${violation.field}: ${violation.message}`));
+          messages.push(sentence(`${words(violation.field)}: ${violation.message}`));
         }
       }
       continue;
