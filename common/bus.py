@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -26,13 +26,12 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from common import events
+from common import events, metrics, tracing
 from common.versioning import Outcome as Outcome  # re-exported: handlers import it from here with Delivery
 
 log = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
-TRACE_HEADER = "Trace-Id"
 ERROR_HEADER = "Ts-Error"
 ORIGINAL_SUBJECT_HEADER = "Ts-Original-Subject"
 # JetStream API error codes when another process created the stream between our look-up and our create:
@@ -44,7 +43,7 @@ CREATED_MEANWHILE = frozenset({10058, 10065})
 class Delivery:
     subject: str
     attempt: int  # 1 on first delivery
-    trace_id: str
+    trace_id: str  # of the W3C `traceparent` the message carries ("" without one), for logs
 
 
 Handler = Callable[[Message, Delivery], Awaitable[Outcome]]
@@ -113,12 +112,13 @@ class EventBus:
             return
         raise RuntimeError(f"stream {config.name} could be neither created nor found")
 
-    async def publish(self, subject: str, message: Message, msg_id: str, trace_id: str | None = None) -> None:
-        await self.publish_raw(subject, message.SerializeToString(), msg_id, trace_id)
+    async def publish(self, subject: str, message: Message, msg_id: str) -> None:
+        await self.publish_raw(subject, message.SerializeToString(), msg_id)
 
-    async def publish_raw(self, subject: str, payload: bytes, msg_id: str, trace_id: str | None = None) -> None:
-        """Publish and wait for the stream's ack; a repeat of `msg_id` within the window is dropped by the broker."""
-        headers = {MSG_ID_HEADER: msg_id, TRACE_HEADER: trace_id or uuid.uuid4().hex}
+    async def publish_raw(self, subject: str, payload: bytes, msg_id: str) -> None:
+        """Publish and wait for the stream's ack; a repeat of `msg_id` within the window is dropped by the broker.
+        The current trace context goes along as W3C `traceparent` header (common.tracing)."""
+        headers = {**tracing.carrier(), MSG_ID_HEADER: msg_id}
         await self.js.publish(subject, payload, headers=headers, timeout=5)
 
     async def consume(
@@ -206,32 +206,53 @@ class Consumer:
                 finally:
                     self._busy = False
 
+    async def sample_lag(self) -> None:
+        """Refresh the lag gauges from the consumer's info (common.metrics.Sampler calls this)."""
+        info = await self._subscription.consumer_info()
+        metrics.CONSUMER_PENDING.labels(self.durable).set(info.num_pending or 0)
+        metrics.CONSUMER_ACK_PENDING.labels(self.durable).set(info.num_ack_pending or 0)
+
     async def _process(self, msg: Msg) -> None:
         attempt = msg.metadata.num_delivered or 1
-        headers = msg.headers or {}
-        delivery = Delivery(msg.subject, attempt, headers.get(TRACE_HEADER, ""))
+        metrics.CONSUMER_PENDING.labels(self.durable).set(msg.metadata.num_pending or 0)
         handler = self._handlers.get(msg.subject)
         if handler is None:
+            metrics.EVENTS_DELIVERED.labels(self.durable, msg.subject, "skipped").inc()
             await _confirmed_ack(msg)
             return
+        if attempt > 1:
+            metrics.EVENTS_REDELIVERED.labels(self.durable, msg.subject).inc()
+        with tracing.consume_span(msg.subject, msg.headers, self.durable, attempt):
+            await self._handle(msg, handler, attempt)
+
+    async def _handle(self, msg: Msg, handler: Handler, attempt: int) -> None:
         try:
             message = events.decode(msg.subject, msg.data)
         except DecodeError as error:
+            metrics.EVENTS_DELIVERED.labels(self.durable, msg.subject, "undecodable").inc()
             await self._dead_letter(msg, f"undecodable payload: {error}")
             return
+        delivery = Delivery(msg.subject, attempt, tracing.trace_id())
+        started = time.perf_counter()
         try:
             outcome = await handler(message, delivery)
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            self._observe(msg.subject, "failed", started)
             log.exception("%s: handler for %s failed (attempt %d)", self.durable, msg.subject, attempt)
             await self._retry_or_dead_letter(msg, attempt, f"{type(error).__name__}: {error}")
             return
+        self._observe(msg.subject, outcome.name.lower(), started)
         if outcome is Outcome.EARLY:
             log.info("%s: %s arrived early (attempt %d); redelivering later", self.durable, msg.subject, attempt)
             await self._retry_or_dead_letter(msg, attempt, "still early after the last attempt")
             return
         await _confirmed_ack(msg)
+
+    def _observe(self, subject: str, outcome: str, started: float) -> None:
+        metrics.HANDLER_SECONDS.labels(self.durable, subject).observe(time.perf_counter() - started)
+        metrics.EVENTS_DELIVERED.labels(self.durable, subject, outcome).inc()
 
     async def _retry_or_dead_letter(self, msg: Msg, attempt: int, error: str) -> None:
         if attempt >= self._retry.max_attempts:
@@ -245,10 +266,11 @@ class Consumer:
             MSG_ID_HEADER: f"dl:{self.durable}:{meta.stream}:{meta.sequence.stream}",
             ORIGINAL_SUBJECT_HEADER: msg.subject,
             ERROR_HEADER: error[:500],
-            TRACE_HEADER: (msg.headers or {}).get(TRACE_HEADER, ""),
+            **tracing.context_headers(msg.headers),
         }
         await self._bus.js.publish(f"deadletter.{self.durable}.{msg.subject}", msg.data, headers=headers, timeout=5)
         await msg.term()
+        metrics.DEAD_LETTERS.labels(self.durable, msg.subject).inc()
         log.error("%s: %s moved to dead letters: %s", self.durable, msg.subject, error)
 
 

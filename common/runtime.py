@@ -15,7 +15,7 @@ import grpc
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common import mongo
+from common import metrics, mongo
 from common.bus import Consumer, EventBus, Handler, RetryPolicy
 from common.grpc_server import GrpcServer
 from common.mongo import Document
@@ -42,6 +42,9 @@ class Runtime:
         self._consumers: list[Consumer] = []
         self._start_hooks: list[Callable[[], Awaitable[None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        # Sampled gauges: consumer lag, outbox backlog, and what a service adds (e.g. pending timers).
+        self.sampler = metrics.Sampler()
+        self.sampler.add(self._sample)
         self._started = False
 
     # --- parts ---
@@ -100,7 +103,7 @@ class Runtime:
         if self._use_bus:
             self._bus = await EventBus.connect(self.settings.nats_url, self.name, self.settings.nats_stream_replicas)
             if self._mongo is not None:
-                self._outbox = Outbox(self._mongo, self.db.name, self._bus)
+                self._outbox = Outbox(self._mongo, self.db.name, self._bus, service=self.name)
                 await self._outbox.ensure_indexes()
         for hook in self._start_hooks:
             await hook()
@@ -108,15 +111,22 @@ class Runtime:
             self._outbox.start()  # its first sweep publishes what a crash left behind
         for filter_subject, handlers, retry in self._listeners:
             self._consumers.append(await self.bus.consume(self.name, filter_subject, handlers, retry))
+        self.sampler.start()
         if self._server is not None:
             await self._server.start()
+
+    async def _sample(self) -> None:
+        for consumer in self._consumers:
+            await consumer.sample_lag()
+        if self._outbox is not None:
+            await self._outbox.sample_backlog()
 
     async def stop(self) -> None:
         """Stop in reverse order. Every step runs even if an earlier one failed; a second call does nothing."""
         if not self._started:
             return
         self._started = False
-        steps: list[Callable[[], Awaitable[None]]] = []
+        steps: list[Callable[[], Awaitable[None]]] = [self.sampler.stop]
         if self._server is not None:
             server = self._server
             steps.append(lambda: server.stop(self.settings.grace_seconds))

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from google.protobuf.message import Message
 
-from common import events
+from common import events, metrics
 from common.timestamps import to_timestamp
 from expiration_svc.clock import Clock
 from expiration_svc.domain import Claim, now_ms, seconds_to_ms, wake_delay
@@ -197,3 +197,4 @@ class Scheduler:
                 events.EXPIRATION_COMPLETE, message, events.msg_id(events.EXPIRATION_COMPLETE, order_id)
             )
         self.published += 1
+        metrics.TIMERS_FIRED.inc()
