@@ -1,4 +1,4 @@
-"""The AuthService gRPC API."""
+"""The AuthService gRPC API: reads the request, runs the use case, answers with its result."""
 
 from __future__ import annotations
 
@@ -6,45 +6,27 @@ from typing import Any
 
 import grpc
 
-from auth_svc import domain
-from auth_svc.passwords import Passwords
-from auth_svc.store import UserRecord, UserStore
-from common import paging
-from common.errors import Unauthenticated
+from auth_svc.messages import user_message
+from auth_svc.operations import Accounts
 from common.grpc_edge import require_caller
 from common.timestamps import to_timestamp
-from common.tokens import TokenIssuer
 from ticketstore.auth.v1 import auth_pb2, auth_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
-INVALID_CREDENTIALS = "invalid credentials"
-
-
-def user_message(user: UserRecord) -> auth_pb2.User:
-    return auth_pb2.User(id=user.id, email=user.email, create_time=to_timestamp(user.created_at))
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, store: UserStore, passwords: Passwords, issuer: TokenIssuer) -> None:
-        self._store = store
-        self._passwords = passwords
-        self._issuer = issuer
+    def __init__(self, accounts: Accounts) -> None:
+        self._accounts = accounts
 
     async def SignUp(self, request: auth_pb2.SignUpRequest, context: Context) -> auth_pb2.SignUpResponse:
-        credentials = domain.validate_sign_up(request.email, request.password)
-        user = await self._store.create(credentials.email, await self._passwords.hash(credentials.password))
-        issued = self._issuer.issue(user.id, user.email)
+        user, issued = await self._accounts.sign_up(request.email, request.password)
         return auth_pb2.SignUpResponse(
             user=user_message(user), token=issued.token, expire_time=to_timestamp(issued.expires_at)
         )
 
     async def SignIn(self, request: auth_pb2.SignInRequest, context: Context) -> auth_pb2.SignInResponse:
-        credentials = domain.validate_sign_in(request.email, request.password)
-        user = await self._store.by_email(credentials.email)
-        matches = await self._passwords.verify(None if user is None else user.password_hash, credentials.password)
-        if user is None or not matches:
-            raise Unauthenticated(INVALID_CREDENTIALS)
-        issued = self._issuer.issue(user.id, user.email)
+        user, issued = await self._accounts.sign_in(request.email, request.password)
         return auth_pb2.SignInResponse(
             user=user_message(user), token=issued.token, expire_time=to_timestamp(issued.expires_at)
         )
@@ -52,15 +34,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def GetCurrentUser(
         self, request: auth_pb2.GetCurrentUserRequest, context: Context
     ) -> auth_pb2.GetCurrentUserResponse:
-        caller = require_caller()
-        users = await self._store.by_ids([caller.user_id])
-        if not users:
-            raise Unauthenticated("this account no longer exists")
-        return auth_pb2.GetCurrentUserResponse(user=user_message(users[0]))
+        user = await self._accounts.current_user(require_caller().user_id)
+        return auth_pb2.GetCurrentUserResponse(user=user_message(user))
 
     async def BatchGetUsers(
         self, request: auth_pb2.BatchGetUsersRequest, context: Context
     ) -> auth_pb2.BatchGetUsersResponse:
         require_caller()
-        users = await self._store.by_ids(paging.batch_ids(request.ids))
+        users = await self._accounts.users(list(request.ids))
         return auth_pb2.BatchGetUsersResponse(users=[user_message(u) for u in users])

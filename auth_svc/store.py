@@ -1,17 +1,17 @@
-"""User storage in the auth database. The email's uniqueness is a unique index, not a read-then-write check."""
+"""User storage in the auth database. The email's uniqueness is a unique index, not a read-then-write check.
+
+users   {_id, email (unique), password_hash, created_at}
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from common.errors import AlreadyExists
-from common.mongo import Document
-from common.timestamps import utcnow
+from common.mongo import Database, Document
 
 
 @dataclass(frozen=True)
@@ -28,23 +28,24 @@ def _record(document: Document) -> UserRecord:
 
 class UserStore:
     def __init__(self, client: AsyncMongoClient[Document], db_name: str) -> None:
-        self._users = client[db_name]["users"]
+        self._users = Database(client, db_name).collection("users", times=["created_at"])
 
     async def ensure_indexes(self) -> None:
         await self._users.create_index("email", unique=True)
 
-    async def create(self, email: str, password_hash: str) -> UserRecord:
+    async def add(self, user: UserRecord) -> bool:
+        """Store a new user; False when the email is already registered."""
         document = {
-            "_id": str(ObjectId()),
-            "email": email,
-            "password_hash": password_hash,
-            "created_at": utcnow(),
+            "_id": user.id,
+            "email": user.email,
+            "password_hash": user.password_hash,
+            "created_at": user.created_at,
         }
         try:
             await self._users.insert_one(document)
-        except DuplicateKeyError as exc:
-            raise AlreadyExists("this email is already registered") from exc
-        return _record(document)
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def by_email(self, email: str) -> UserRecord | None:
         document = await self._users.find_one({"email": email})

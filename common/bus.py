@@ -1,6 +1,7 @@
 """The JetStream event bus: durable streams, deduplicated publishes, durable pull consumers.
 
-Delivery is at least once. A handler returns an `Outcome`:
+Delivery is at least once. Handlers are registered per subject with `Handlers().on(subject, handler)`, typed by
+the payload the subject carries (common.events), and return an `Outcome`:
   APPLIED / DUPLICATE  -> ack
   EARLY                -> nak with a delay (the event it depends on has not arrived yet)
 A handler that raises is retried with exponential backoff. After `max_attempts` deliveries the message is
@@ -14,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import nats
 from google.protobuf.message import DecodeError, Message
@@ -30,6 +32,7 @@ from common import events, metrics, tracing
 from common.versioning import Outcome as Outcome  # re-exported: handlers import it from here with Delivery
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=Message)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 ERROR_HEADER = "Ts-Error"
@@ -46,7 +49,28 @@ class Delivery:
     trace_id: str  # of the W3C `traceparent` the message carries ("" without one), for logs
 
 
-Handler = Callable[[Message, Delivery], Awaitable[Outcome]]
+Handler = Callable[[M, Delivery], Awaitable[Outcome]]
+
+
+class Handlers(Mapping[str, Handler[Any]]):
+    """Event handlers keyed by subject. `on` is where the types meet: mypy checks that a handler takes the payload
+    its subject carries, and the consumer decodes exactly that payload, so a handler needs no isinstance check."""
+
+    def __init__(self) -> None:
+        self._by_subject: dict[str, Handler[Any]] = {}
+
+    def on(self, subject: events.Subject[M], handler: Handler[M]) -> Handlers:
+        self._by_subject[subject] = handler
+        return self
+
+    def __getitem__(self, subject: str) -> Handler[Any]:
+        return self._by_subject[subject]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_subject)
+
+    def __len__(self) -> int:
+        return len(self._by_subject)
 
 
 @dataclass(frozen=True)
@@ -125,7 +149,7 @@ class EventBus:
         self,
         durable: str,
         filter_subject: str,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, Handler[Any]],
         retry: RetryPolicy | None = None,
     ) -> Consumer:
         """Start a durable pull consumer; subjects without a handler are acknowledged and skipped."""
@@ -153,7 +177,7 @@ class Consumer:
         bus: EventBus,
         durable: str,
         subscription: JetStreamContext.PullSubscription,
-        handlers: dict[str, Handler],
+        handlers: dict[str, Handler[Any]],
         retry: RetryPolicy,
     ) -> None:
         self._bus = bus
@@ -225,7 +249,7 @@ class Consumer:
         with tracing.consume_span(msg.subject, msg.headers, self.durable, attempt):
             await self._handle(msg, handler, attempt)
 
-    async def _handle(self, msg: Msg, handler: Handler, attempt: int) -> None:
+    async def _handle(self, msg: Msg, handler: Handler[Any], attempt: int) -> None:
         try:
             message = events.decode(msg.subject, msg.data)
         except DecodeError as error:

@@ -4,27 +4,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 
 from ticketstore.events.v1 import expiration_pb2, orders_pb2, payments_pb2, tickets_pb2
 
-TICKET_CREATED = "ticket.created"
-TICKET_UPDATED = "ticket.updated"
-ORDER_CREATED = "order.created"
-ORDER_CANCELLED = "order.cancelled"
-ORDER_COMPLETED = "order.completed"
-EXPIRATION_COMPLETE = "expiration.complete"
-PAYMENT_CREATED = "payment.created"
+M = TypeVar("M", bound=Message)
+
+
+class Subject(str, Generic[M]):
+    """A subject name (a plain str) that also names its payload type, so handlers of it are typed by it."""
+
+    payload: type[M]
+
+    def __new__(cls, name: str, payload: type[M]) -> Subject[M]:
+        subject = super().__new__(cls, name)
+        subject.payload = payload
+        return subject
+
+
+TICKET_CREATED = Subject("ticket.created", tickets_pb2.TicketCreated)
+TICKET_UPDATED = Subject("ticket.updated", tickets_pb2.TicketUpdated)
+ORDER_CREATED = Subject("order.created", orders_pb2.OrderCreated)
+ORDER_CANCELLED = Subject("order.cancelled", orders_pb2.OrderCancelled)
+ORDER_COMPLETED = Subject("order.completed", orders_pb2.OrderCompleted)
+EXPIRATION_COMPLETE = Subject("expiration.complete", expiration_pb2.ExpirationComplete)
+PAYMENT_CREATED = Subject("payment.created", payments_pb2.PaymentCreated)
 
 PAYLOADS: dict[str, type[Message]] = {
-    TICKET_CREATED: tickets_pb2.TicketCreated,
-    TICKET_UPDATED: tickets_pb2.TicketUpdated,
-    ORDER_CREATED: orders_pb2.OrderCreated,
-    ORDER_CANCELLED: orders_pb2.OrderCancelled,
-    ORDER_COMPLETED: orders_pb2.OrderCompleted,
-    EXPIRATION_COMPLETE: expiration_pb2.ExpirationComplete,
-    PAYMENT_CREATED: payments_pb2.PaymentCreated,
+    subject: subject.payload
+    for subject in (
+        TICKET_CREATED,
+        TICKET_UPDATED,
+        ORDER_CREATED,
+        ORDER_CANCELLED,
+        ORDER_COMPLETED,
+        EXPIRATION_COMPLETE,
+        PAYMENT_CREATED,
+    )
 }
 
 

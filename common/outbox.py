@@ -1,6 +1,7 @@
 """Transactional outbox: an entity write and its pending events commit together; a relay publishes them.
 
-Write side: inside the entity's transaction call `outbox.add(session, ...)`; after commit call `outbox.notify()`.
+Write side: `outbox.transaction(work)` runs `work` in one transaction of the service's database, where it writes the
+entity and calls `outbox.add(session, ...)`; the relay is woken right after the commit.
 Relay side: `outbox.run()` publishes pending events oldest first, right after a notify and on a periodic sweep
 (which is what recovers events left behind by a crash between commit and publish). Each event is deleted only
 after JetStream acknowledged it; its `Nats-Msg-Id` makes a second publish of the same event a no-op at the broker.
@@ -14,17 +15,19 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from google.protobuf.message import Message
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from common import events, metrics, tracing
 from common.bus import EventBus
-from common.mongo import Document, exclusive
+from common.mongo import Database, Document, Session
 from common.timestamps import utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 COLLECTION = "outbox"
 BATCH = 500
 
@@ -39,8 +42,8 @@ class Outbox:
         service: str = "",
     ) -> None:
         self.service = service or db_name  # the metrics' label
-        self._client = client
-        self._collection = client[db_name][COLLECTION]
+        self._database = Database(client, db_name)
+        self._collection = self._database.collection(COLLECTION, times=["created_at"])
         self._bus = bus
         self._sweep_seconds = sweep_seconds
         self._wake = asyncio.Event()
@@ -51,9 +54,15 @@ class Outbox:
         # (nx-27017 rejects compound indexes that include _id; created_at alone serves the sort.)
         await self._collection.create_index([("created_at", ASCENDING)])
 
+    async def transaction(self, work: Callable[[Session], Awaitable[T]]) -> T:
+        """Run `work` in one transaction; the events it added are published right after the commit."""
+        result = await self._database.transaction(work)
+        self.notify()
+        return result
+
     async def add(
         self,
-        session: AsyncClientSession,
+        session: Session,
         subject: str,
         message: Message,
         entity_id: str,
@@ -90,8 +99,7 @@ class Outbox:
             except Exception:
                 metrics.OUTBOX_FAILURES.labels(self.service).inc()
                 raise
-            async with exclusive(self._client):
-                await self._collection.delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
+            await self._collection.delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
             return len(pending)
 
     async def _publish(self, event: Document) -> None:
@@ -104,7 +112,8 @@ class Outbox:
     async def sample_backlog(self) -> None:
         """Refresh the backlog gauges (common.metrics.Sampler calls this)."""
         backlog = await self._collection.count_documents({})
-        oldest = await self._collection.find_one({}, sort=[("created_at", ASCENDING)], projection={"created_at": 1})
+        first = await self._collection.find({}).sort([("created_at", ASCENDING)]).limit(1).to_list(1)
+        oldest = first[0] if first else None
         metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
         metrics.OUTBOX_OLDEST_SECONDS.labels(self.service).set(_age(oldest["created_at"]) if oldest else 0.0)
 

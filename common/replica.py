@@ -11,11 +11,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import Document, exclusive
+from common.mongo import Collection, Session
 from common.versioning import Outcome
 from common.versioning import classify as classify  # re-exported: a store may apply the rule in its own write
 
@@ -23,29 +21,13 @@ T = TypeVar("T")
 
 
 async def apply_versioned(
-    collection: AsyncCollection[Document],
+    collection: Collection,
     entity_id: str,
     version: int,
     fields: dict[str, Any],
-    session: AsyncClientSession | None = None,
+    session: Session | None = None,
 ) -> Outcome:
-    """Apply `fields` as version `version` of `entity_id`, atomically, or say why not.
-
-    With a `session`, the caller's transaction holds the write turn; without one, this takes it (see mongo.exclusive).
-    """
-    if session is None:
-        async with exclusive(collection.database.client):
-            return await _apply(collection, entity_id, version, fields, None)
-    return await _apply(collection, entity_id, version, fields, session)
-
-
-async def _apply(
-    collection: AsyncCollection[Document],
-    entity_id: str,
-    version: int,
-    fields: dict[str, Any],
-    session: AsyncClientSession | None,
-) -> Outcome:
+    """Apply `fields` as version `version` of `entity_id`, atomically (one conditional write), or say why not."""
     if version == 0:
         # Look first: inside a transaction a failed insert aborts the whole transaction on a real MongoDB.
         if await collection.find_one({"_id": entity_id}, {"_id": 1}, session=session) is not None:

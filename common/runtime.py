@@ -1,7 +1,7 @@
 """What a backend service process runs, wired once: MongoDB, the event bus, the outbox relay, event consumers
 and the gRPC server, started in dependency order and stopped in reverse (gRPC health flips to NOT_SERVING first).
 
-A service's `app.py` builds a `Runtime`, adds its servicer (`serve`), its listeners (`listen`) and set-up steps
+A service's `app.py` builds a `Runtime`, adds its servicer (`serve`), its event handlers (`listen`) and set-up steps
 (`on_start`, e.g. indexes), and that is all the plumbing it has.
 """
 
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import grpc
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common import metrics, mongo
-from common.bus import Consumer, EventBus, Handler, RetryPolicy
+from common import events, metrics, mongo
+from common.bus import Consumer, EventBus, Handlers, RetryPolicy
 from common.grpc_server import GrpcServer
 from common.mongo import Document
 from common.outbox import Outbox
@@ -38,7 +38,7 @@ class Runtime:
         self._bus: EventBus | None = None
         self._outbox: Outbox | None = None
         self._server: GrpcServer | None = None
-        self._listeners: list[tuple[str, Mapping[str, Handler], RetryPolicy | None]] = []
+        self._listeners: list[tuple[str, Handlers, RetryPolicy | None]] = []
         self._consumers: list[Consumer] = []
         self._start_hooks: list[Callable[[], Awaitable[None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
@@ -86,9 +86,12 @@ class Runtime:
             register, service_names, self.verifier, self.settings.grpc_host, self.settings.grpc_port
         )
 
-    def listen(self, filter_subject: str, handlers: Mapping[str, Handler], retry: RetryPolicy | None = None) -> None:
-        """Consume `filter_subject` (e.g. "order.>") with a durable consumer named after this service."""
-        self._listeners.append((filter_subject, handlers, retry))
+    def listen(self, handlers: Handlers, retry: RetryPolicy | None = None) -> None:
+        """Consume the streams that hold `handlers`' subjects, one durable consumer per stream named after this
+        service (e.g. "order.>" of ORDERS)."""
+        for stream in dict.fromkeys(events.stream_for(subject) for subject in handlers):
+            (pattern,) = stream.subjects  # one pattern per stream, so one filter per durable consumer
+            self._listeners.append((pattern, handlers, retry))
 
     def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
         self._start_hooks.append(hook)

@@ -12,10 +12,11 @@ from redis.exceptions import RedisError
 
 from common import metrics
 from common.bus import RetryPolicy
+from common.clock import Clock, SystemClock
 from common.runtime import Runtime, RuntimeApp
-from expiration_svc.clock import Clock, SystemClock
 from expiration_svc.domain import now_ms, seconds_to_ms
-from expiration_svc.listeners import OrderListeners
+from expiration_svc.listeners import Listeners
+from expiration_svc.operations import Timers
 from expiration_svc.scheduler import Scheduler
 from expiration_svc.settings import ExpirationSettings
 from expiration_svc.store import TimerStore
@@ -56,7 +57,7 @@ class ExpirationApp(RuntimeApp):
         )
         # No API of its own: the gRPC server carries health checking and reflection, for probes and tooling.
         self.runtime.serve(lambda server: None, [])
-        self.runtime.listen("order.>", OrderListeners(self.scheduler).handlers(), retry)
+        self.runtime.listen(Listeners(Timers(self.scheduler)).handlers(), retry)
         self.runtime.on_start(self._start_scheduler)
         self.runtime.on_stop(self.redis.aclose)
         self.runtime.on_stop(self._stop_scheduler)
@@ -68,7 +69,7 @@ class ExpirationApp(RuntimeApp):
     async def _sample_timers(self) -> None:
         pending, claimed = await self.store.counts()
         metrics.TIMERS_PENDING.set(pending + claimed)
-        overdue_before = now_ms(self.clock.now()) - seconds_to_ms(metrics.OVERDUE_MARGIN_SECONDS)
+        overdue_before = now_ms(self.clock().timestamp()) - seconds_to_ms(metrics.OVERDUE_MARGIN_SECONDS)
         metrics.TIMERS_OVERDUE.set(await self.store.overdue(overdue_before))
 
     async def _start_scheduler(self) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,11 +26,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from google.protobuf.message import Message
 
 from common import events, metrics
-from common.timestamps import to_timestamp
-from expiration_svc.clock import Clock
+from common.clock import Clock
+from expiration_svc import messages
 from expiration_svc.domain import Claim, now_ms, seconds_to_ms, wake_delay
 from expiration_svc.store import TimerStore
-from ticketstore.events.v1 import expiration_pb2
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +87,7 @@ class Scheduler:
 
     async def drop(self, order_id: str) -> bool:
         """Stop the timer of an order that was paid or cancelled."""
-        return await self._store.drop(order_id, now_ms(self._clock.now()))
+        return await self._store.drop(order_id, self._now_ms())
 
     def wake(self) -> None:
         """Claim now instead of at the planned time (e.g. after a test moved its clock)."""
@@ -118,7 +116,7 @@ class Scheduler:
         claim, self._in_flight = self._in_flight, None
         if claim is not None:
             try:
-                await self._store.reschedule(claim.lease_until, claim.order_ids, now_ms(self._clock.now()))
+                await self._store.reschedule(claim.lease_until, claim.order_ids, self._now_ms())
             except Exception:  # the lease runs out instead
                 log.warning("could not give back %d claimed timers; they fire after the lease", len(claim.order_ids))
 
@@ -126,7 +124,7 @@ class Scheduler:
 
     async def run_once(self) -> Claim:
         """One cycle: claim what is due and announce it. Returns the claim (what was taken, what comes next)."""
-        now = now_ms(self._clock.now())
+        now = self._now_ms()
         claim = await self._store.claim(
             now, now + self._lease_ms, self._batch_size, forget_closed_before=now - self._tombstone_ms
         )
@@ -157,15 +155,18 @@ class Scheduler:
                 delay = min(MAX_ERROR_BACKOFF, self._poll_interval * 2 ** min(failures, 10))
                 log.warning("claiming due timers failed (%d in a row); retrying in %.2f s", failures, delay,
                             exc_info=failures == 1)  # fmt: skip
-                await self._sleep(delay, now_ms(self._clock.now()))
+                await self._sleep(delay, self._now_ms())
                 continue
             if failures:
                 log.info("claiming due timers works again after %d failures", failures)
                 failures = 0
             if len(claim.order_ids) == self._batch_size:
                 continue  # there may be more due right now
-            now = now_ms(self._clock.now())
+            now = self._now_ms()
             await self._sleep(wake_delay(now, claim.next_due, self._poll_interval), now)
+
+    def _now_ms(self) -> int:
+        return now_ms(self._clock().timestamp())
 
     async def _sleep(self, seconds: float, now: int) -> None:
         if self._stopping:
@@ -179,7 +180,7 @@ class Scheduler:
                                        return_exceptions=True)  # fmt: skip
         done = [order_id for order_id, r in zip(claim.order_ids, results, strict=True) if r is None]
         failed = [order_id for order_id, r in zip(claim.order_ids, results, strict=True) if r is not None]
-        now = now_ms(self._clock.now())
+        now = self._now_ms()
         if done:
             await self._store.ack(claim.lease_until, done, now)
         if failed:
@@ -189,9 +190,7 @@ class Scheduler:
             await self._store.reschedule(claim.lease_until, failed, now + self._retry_ms)
 
     async def _announce(self, order_id: str) -> None:
-        message = expiration_pb2.ExpirationComplete(
-            order_id=order_id, occur_time=to_timestamp(dt.datetime.fromtimestamp(self._clock.now(), dt.UTC))
-        )
+        message = messages.expiration_complete(order_id, self._clock())
         async with self._semaphore:
             await self._publish(
                 events.EXPIRATION_COMPLETE, message, events.msg_id(events.EXPIRATION_COMPLETE, order_id)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from common.bus import RetryPolicy
+from common.clock import Clock, SystemClock
 from common.runtime import Runtime, RuntimeApp
-from common.timestamps import utcnow
-from orders_svc.domain import Clock
 from orders_svc.listeners import Listeners
+from orders_svc.operations import Orders
 from orders_svc.servicer import OrdersServicer
 from orders_svc.settings import OrdersSettings
 from orders_svc.store import OrderStore
-from orders_svc.workflow import Orders
 from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
@@ -25,20 +24,16 @@ class OrdersApp(RuntimeApp):
         self, settings: OrdersSettings, *, retry: RetryPolicy | None = None, clock: Clock | None = None
     ) -> None:
         self.runtime = Runtime("orders_svc", settings)
-        self.clock: Clock = clock or utcnow
         self.store = OrderStore(self.runtime.mongo, settings.mongo_db, lambda: self.runtime.outbox)
         self.orders = Orders(
             self.store,
-            self.clock,
+            clock or SystemClock(),
             dt.timedelta(seconds=settings.order_expiration_seconds),
             settings.ticket_arrival_wait_seconds,
         )
-        servicer = OrdersServicer(self.orders, self.store)
+        servicer = OrdersServicer(self.orders)
         self.runtime.serve(
             lambda server: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, server), [SERVICE_NAME]
         )
-        listeners = Listeners(self.store, self.orders)
-        self.runtime.listen("ticket.>", listeners.ticket_handlers(), retry)
-        self.runtime.listen("expiration.>", listeners.expiration_handlers(), retry)
-        self.runtime.listen("payment.>", listeners.payment_handlers(), retry)
+        self.runtime.listen(Listeners(self.orders).handlers(), retry)
         self.runtime.on_start(self.store.ensure_indexes)

@@ -10,14 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from common import paging
 from common.errors import Conflict, Forbidden
 from common.timestamps import truncate_to_millis
-
-Clock = Callable[[], dt.datetime]
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 200
 

@@ -4,46 +4,29 @@ Collections:
     orders        {_id, user_id, ticket_id, status, price_cents, expires_at, version, created_at, updated_at}
     tickets       {_id, title, price_cents, seller_id, status, order_id, version}   (replica of tickets_svc)
     ticket_locks  {_id: ticket_id, order_id}   one per ticket held by an active (CREATED or COMPLETE) order
+    outbox        pending events (common.outbox), written in the same transaction as the order
 
 At most one active order per ticket is the unique `_id` of `ticket_locks`: the lock is inserted in the same
 transaction as the order and its `order.created` event, so a second order for a held ticket fails with a duplicate
 key, never a read-then-write race. Every state change is a conditional update on (status, version) in a
 transaction with its outbox event, so concurrent cancel / expiry / payment cannot both apply.
-
-Every write goes through `in_transaction` or `apply_versioned`, which take the process's write turn on a server
-that does not isolate transactions (the embedded nx-27017; see common.mongo.exclusive).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from google.protobuf.message import Message
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from common.bus import Outcome
-from common.errors import Conflict
-from common.mongo import Document, in_transaction
+from common.mongo import Database, Document, Session
 from common.outbox import Outbox
 from common.replica import apply_versioned
-from orders_svc.domain import TICKET_RESERVED, Order, OrderStatus, TicketCopy, TicketStatus
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class PendingEvent:
-    """An event to commit with the entity write that causes it."""
-
-    subject: str
-    message: Message
-    entity_id: str
-    version: int
-    trace_id: str | None = None
+from common.retry import LostRace
+from orders_svc import messages
+from orders_svc.domain import Order, OrderStatus, TicketCopy, TicketStatus
 
 
 def _order(document: Document) -> Order:
@@ -88,12 +71,11 @@ def _ticket(document: Document) -> TicketCopy:
 
 class OrderStore:
     def __init__(self, client: AsyncMongoClient[Document], db_name: str, outbox: Callable[[], Outbox]) -> None:
-        self._client = client
-        db = client[db_name]
-        self._orders = db["orders"]
-        self._tickets = db["tickets"]
-        self._locks = db["ticket_locks"]
-        self._outbox = outbox
+        db = Database(client, db_name)
+        self._orders = db.collection("orders", times=["expires_at", "created_at", "updated_at"])
+        self._tickets = db.collection("tickets")
+        self._locks = db.collection("ticket_locks")
+        self._outbox = outbox  # a getter: the runtime's outbox exists once the bus is connected
 
     async def ensure_indexes(self) -> None:
         await self._orders.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
@@ -129,45 +111,40 @@ class OrderStore:
         document = await self._locks.find_one({"_id": ticket_id})
         return None if document is None else str(document["order_id"])
 
-    # --- writes: entity, lock and event in one transaction ---
+    # --- writes: each one transaction, with the event of the order version it writes ---
 
-    async def create(self, order: Order, event: PendingEvent) -> None:
-        """Insert a CREATED order with its ticket lock and its event; Conflict if the ticket is already held."""
+    async def create(self, order: Order) -> bool:
+        """Insert a CREATED order with its ticket lock and its event; False when another order holds the ticket."""
 
-        async def work(session: AsyncClientSession) -> None:
+        async def work(session: Session) -> None:
             await self._locks.insert_one({"_id": order.ticket_id, "order_id": order.id}, session=session)
             await self._orders.insert_one(_order_document(order), session=session)
-            await self._add(session, event)
+            await self._add_event(session, order, None)
 
         try:
-            await self._commit(work)
-        except DuplicateKeyError as exc:
-            raise Conflict(TICKET_RESERVED) from exc
+            await self._outbox().transaction(work)
+        except DuplicateKeyError:
+            return False
+        return True
 
-    async def transition(self, before: Order, after: Order, event: PendingEvent) -> bool:
-        """Move `before` to `after` if the order is still exactly `before` (status and version); False if it changed
-        meanwhile. Leaving the active states releases the ticket lock, if this order still holds it."""
+    async def transition(self, before: Order, after: Order, trace_id: str | None = None) -> None:
+        """Move `before` to `after` if the order is still exactly `before` (status and version), else LostRace.
+        Leaving the active states releases the ticket lock, if this order still holds it."""
 
-        async def work(session: AsyncClientSession) -> bool:
+        async def work(session: Session) -> None:
             result = await self._orders.update_one(
                 {"_id": before.id, "status": before.status.value, "version": before.version},
                 {"$set": {"status": after.status.value, "version": after.version, "updated_at": after.updated_at}},
                 session=session,
             )
             if result.matched_count != 1:
-                return False
+                raise LostRace(f"order {before.id}")
             if before.holds_ticket and not after.holds_ticket:
                 await self._locks.delete_one({"_id": before.ticket_id, "order_id": before.id}, session=session)
-            await self._add(session, event)
-            return True
+            await self._add_event(session, after, trace_id)
 
-        return await self._commit(work)
+        await self._outbox().transaction(work)
 
-    async def _add(self, session: AsyncClientSession, event: PendingEvent) -> None:
-        await self._outbox().add(session, event.subject, event.message, event.entity_id, event.version, event.trace_id)
-
-    async def _commit(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        """Run `work` in one transaction, then wake the outbox relay (only after the commit)."""
-        result = await in_transaction(self._client, work)
-        self._outbox().notify()
-        return result
+    async def _add_event(self, session: Session, order: Order, trace_id: str | None) -> None:
+        subject, message = messages.order_event(order)
+        await self._outbox().add(session, subject, message, order.id, order.version, trace_id)

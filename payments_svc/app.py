@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from common.bus import RetryPolicy
+from common.clock import Clock, SystemClock
 from common.runtime import Runtime, RuntimeApp
-from common.timestamps import utcnow
-from payments_svc.listeners import OrderListeners
-from payments_svc.processor import Clock, PaymentProcessor
+from payments_svc.listeners import Listeners
+from payments_svc.operations import Payments
 from payments_svc.servicer import PaymentsServicer
 from payments_svc.settings import PaymentsSettings
 from payments_svc.store import PaymentsStore
@@ -28,22 +28,21 @@ class PaymentsApp(RuntimeApp):
         stripe: StripeGateway | None = None,
     ) -> None:
         self.runtime = Runtime("payments_svc", settings)
-        self.store = PaymentsStore(self.runtime.mongo, settings.mongo_db)
+        self.store = PaymentsStore(self.runtime.mongo, settings.mongo_db, lambda: self.runtime.outbox)
         self.stripe = stripe or StripeGateway.from_settings(settings)
-        self.processor = PaymentProcessor(
+        payments = Payments(
             self.store,
             self.stripe,
-            lambda: self.runtime.outbox,
-            clock=clock or utcnow,
+            clock or SystemClock(),
             lease_seconds=settings.payment_lease_seconds,
             lease_wait_seconds=settings.payment_lease_wait_seconds,
             refund_lease_wait_seconds=settings.refund_lease_wait_seconds,
             order_arrival_wait_seconds=settings.order_arrival_wait_seconds,
         )
-        servicer = PaymentsServicer(self.store, self.processor)
+        servicer = PaymentsServicer(payments)
         self.runtime.serve(
             lambda server: payments_pb2_grpc.add_PaymentsServiceServicer_to_server(servicer, server), [SERVICE_NAME]
         )
-        self.runtime.listen("order.>", OrderListeners(self.store, self.processor).handlers(), retry)
+        self.runtime.listen(Listeners(payments).handlers(), retry)
         self.runtime.on_start(self.store.ensure_indexes)
         self.runtime.on_stop(self.stripe.close)

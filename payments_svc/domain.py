@@ -34,6 +34,19 @@ class OrderCopy:
 
 
 @dataclass(frozen=True)
+class PaymentRecord:
+    """A charge we recorded for an order (at most one per order)."""
+
+    id: str
+    order_id: str
+    stripe_id: str
+    amount_cents: int
+    created_at: dt.datetime
+    refunded: bool = False
+    refund_id: str | None = None
+
+
+@dataclass(frozen=True)
 class PayRequest:
     order_id: str
     payment_method: str

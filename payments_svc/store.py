@@ -2,36 +2,32 @@
 
 Collections:
   orders    {_id, user_id, ticket_id, price_cents, expires_at, status, version}   replica of ORDERS events
-  intents   {_id: order_id, stripe_id, attempt, lease_owner, lease_until_ms, created_at}
+  intents   {_id: order_id, stripe_id, attempt, lease_owner, lease_until, created_at}
             the one PaymentIntent an order is using; whoever holds the lease may call Stripe for that order
   payments  {_id, order_id (unique), stripe_id, amount_cents, created_at, refunded, refund_id, refunded_at}
   outbox    pending events (common.outbox), written in the same transaction as the payment
-
-Portability with the dev/test server (nx-27017): it stores a datetime written through `$set` as a string, so the
-lease expiry is an integer (epoch milliseconds; 0 = free), which every server compares alike.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from common import events
 from common.bus import Outcome
-from common.mongo import Document, exclusive, in_transaction
+from common.mongo import Database, Document, Session
+from common.outbox import Outbox
 from common.replica import apply_versioned
-from payments_svc.domain import OrderCopy, OrderStatus
+from common.timestamps import from_epoch_millis
+from payments_svc import messages
+from payments_svc.domain import OrderCopy, OrderStatus, PaymentRecord
 
-T = TypeVar("T")
-
-
-def epoch_ms(moment: dt.datetime) -> int:
-    return int(moment.timestamp() * 1000)
+LEASE_FREE = from_epoch_millis(0)  # a lease that ended long ago: anyone may take it
 
 
 @dataclass(frozen=True)
@@ -39,17 +35,6 @@ class IntentRecord:
     order_id: str
     stripe_id: str | None
     attempt: int
-
-
-@dataclass(frozen=True)
-class PaymentRecord:
-    id: str
-    order_id: str
-    stripe_id: str
-    amount_cents: int
-    created_at: dt.datetime
-    refunded: bool = False
-    refund_id: str | None = None
 
 
 def _order(document: Document) -> OrderCopy:
@@ -81,18 +66,15 @@ def _payment(document: Document) -> PaymentRecord:
 
 
 class PaymentsStore:
-    def __init__(self, client: AsyncMongoClient[Document], db_name: str) -> None:
-        self.client = client
-        db = client[db_name]
-        self._orders = db["orders"]
-        self._intents = db["intents"]
-        self._payments = db["payments"]
+    def __init__(self, client: AsyncMongoClient[Document], db_name: str, outbox: Callable[[], Outbox]) -> None:
+        db = Database(client, db_name)
+        self._orders = db.collection("orders", times=["expires_at"])
+        self._intents = db.collection("intents", times=["lease_until", "created_at"])
+        self._payments = db.collection("payments", times=["created_at", "refunded_at"])
+        self._outbox = outbox  # a getter: the runtime's outbox exists once the bus is connected
 
     async def ensure_indexes(self) -> None:
         await self._payments.create_index("order_id", unique=True)
-
-    async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        return await in_transaction(self.client, work)
 
     # --- order replica ---
 
@@ -114,55 +96,47 @@ class PaymentsStore:
     ) -> bool:
         """Take the order's lease if it is free or expired (creating the intent record when `create`)."""
         if create:
+            document = {"_id": order_id, "stripe_id": None, "attempt": 0, "created_at": now}
             try:
-                document = {"_id": order_id, "stripe_id": None, "attempt": 0, "created_at": now}
-                async with exclusive(self.client):
-                    await self._intents.insert_one(
-                        {**document, "lease_owner": owner, "lease_until_ms": epoch_ms(until)}
-                    )
+                await self._intents.insert_one({**document, "lease_owner": owner, "lease_until": until})
                 return True
             except DuplicateKeyError:
                 pass
-        async with exclusive(self.client):
-            result = await self._intents.update_one(
-                {"_id": order_id, "lease_until_ms": {"$lte": epoch_ms(now)}},
-                {"$set": {"lease_owner": owner, "lease_until_ms": epoch_ms(until)}},
-            )
+        result = await self._intents.update_one(
+            {"_id": order_id, "lease_until": {"$lte": now}}, {"$set": {"lease_owner": owner, "lease_until": until}}
+        )
         return result.matched_count == 1
 
     async def renew_lease(self, order_id: str, owner: str, until: dt.datetime) -> bool:
-        async with exclusive(self.client):
-            result = await self._intents.update_one(
-                {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_until_ms": epoch_ms(until)}}
-            )
+        result = await self._intents.update_one(
+            {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_until": until}}
+        )
         return result.matched_count == 1
 
     async def release_lease(self, order_id: str, owner: str) -> None:
-        async with exclusive(self.client):
-            await self._intents.update_one(
-                {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_owner": None, "lease_until_ms": 0}}
-            )
+        await self._intents.update_one(
+            {"_id": order_id, "lease_owner": owner}, {"$set": {"lease_owner": None, "lease_until": LEASE_FREE}}
+        )
 
     async def set_intent(self, order_id: str, attempt: int, stripe_id: str) -> bool:
         """Store the PaymentIntent of `attempt`, unless one is stored already (then False)."""
-        async with exclusive(self.client):
-            result = await self._intents.update_one(
-                {"_id": order_id, "attempt": attempt, "stripe_id": None}, {"$set": {"stripe_id": stripe_id}}
-            )
+        result = await self._intents.update_one(
+            {"_id": order_id, "attempt": attempt, "stripe_id": None}, {"$set": {"stripe_id": stripe_id}}
+        )
         return result.matched_count == 1
 
     async def next_attempt(self, order_id: str, attempt: int) -> bool:
         """Drop the intent of `attempt` (declined or dead) so the next try creates a fresh one."""
-        async with exclusive(self.client):
-            result = await self._intents.update_one(
-                {"_id": order_id, "attempt": attempt}, {"$set": {"stripe_id": None, "attempt": attempt + 1}}
-            )
+        result = await self._intents.update_one(
+            {"_id": order_id, "attempt": attempt}, {"$set": {"stripe_id": None, "attempt": attempt + 1}}
+        )
         return result.matched_count == 1
 
     # --- payments ---
 
-    async def insert_payment(self, payment: PaymentRecord, session: AsyncClientSession | None = None) -> None:
-        """Raises DuplicateKeyError when the order already has a payment."""
+    async def add_payment(self, payment: PaymentRecord, *, announce: bool) -> bool:
+        """Store a payment (with its `payment.created` event when `announce`, in the same transaction);
+        False when the order already has one."""
         document = {
             "_id": payment.id,
             "order_id": payment.order_id,
@@ -172,22 +146,30 @@ class PaymentsStore:
             "refunded": payment.refunded,
             "refund_id": payment.refund_id,
         }
-        if session is not None:  # the caller's transaction holds the write turn
+
+        async def work(session: Session) -> None:
             await self._payments.insert_one(document, session=session)
-            return
-        async with exclusive(self.client):
-            await self._payments.insert_one(document)
+            event = messages.created_event(payment)
+            await self._outbox().add(session, events.PAYMENT_CREATED, event, payment.id, 0)
+
+        try:
+            if announce:
+                await self._outbox().transaction(work)
+            else:
+                await self._payments.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def payment_by_order(self, order_id: str) -> PaymentRecord | None:
         document = await self._payments.find_one({"order_id": order_id})
         return None if document is None else _payment(document)
 
     async def mark_refunded(self, payment_id: str, refund_id: str, now: dt.datetime) -> PaymentRecord:
-        async with exclusive(self.client):
-            await self._payments.update_one(
-                {"_id": payment_id, "refunded": False},
-                {"$set": {"refunded": True, "refund_id": refund_id, "refunded_at": now}},
-            )
+        await self._payments.update_one(
+            {"_id": payment_id, "refunded": False},
+            {"$set": {"refunded": True, "refund_id": refund_id, "refunded_at": now}},
+        )
         document = await self._payments.find_one({"_id": payment_id})
         assert document is not None
         return _payment(document)

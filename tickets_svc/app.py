@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from common.bus import RetryPolicy
+from common.clock import Clock, SystemClock
 from common.runtime import Runtime, RuntimeApp
-from tickets_svc.listeners import OrderListeners
+from tickets_svc.listeners import Listeners
+from tickets_svc.operations import Tickets
 from tickets_svc.servicer import TicketsServicer
 from tickets_svc.settings import TicketsSettings
 from tickets_svc.store import TicketStore
@@ -14,13 +16,18 @@ SERVICE_NAME = tickets_pb2.DESCRIPTOR.services_by_name["TicketsService"].full_na
 
 
 class TicketsApp(RuntimeApp):
-    def __init__(self, settings: TicketsSettings, *, retry: RetryPolicy | None = None) -> None:
+    """`retry` sets the consumer's redelivery policy (tests make EARLY redelivery fast); `clock` is "now"."""
+
+    def __init__(
+        self, settings: TicketsSettings, *, retry: RetryPolicy | None = None, clock: Clock | None = None
+    ) -> None:
         self.runtime = Runtime("tickets_svc", settings)
         runtime = self.runtime
         self.store = TicketStore(runtime.mongo, settings.mongo_db, lambda: runtime.outbox)
-        servicer = TicketsServicer(self.store)
+        tickets = Tickets(self.store, clock or SystemClock())
+        servicer = TicketsServicer(tickets)
         runtime.serve(
             lambda server: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, server), [SERVICE_NAME]
         )
-        runtime.listen("order.>", OrderListeners(self.store).handlers(), retry)
+        runtime.listen(Listeners(tickets).handlers(), retry)
         runtime.on_start(self.store.ensure_indexes)

@@ -113,11 +113,6 @@ class Cursor:
     ticket_id: str
 
 
-def list_key(created_at: dt.datetime, ticket_id: str) -> str:
-    """A string that sorts like the listing's order key (created_at, id)."""
-    return f"{epoch_millis(created_at):015d}:{ticket_id}"
-
-
 def encode_cursor(ticket: Ticket) -> str:
     raw = f"{_CURSOR_PREFIX}:{epoch_millis(ticket.created_at)}:{ticket.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -1,45 +1,28 @@
 """Ticket storage in the tickets database, and the only module that knows its collections.
 
-    tickets     {_id, title, price_cents, seller_id, status, order_id, version, created_at, updated_at, list_key}
+    tickets     {_id, title, price_cents, seller_id, status, order_id, version, created_at, updated_at}
     order_refs  {_id: order id, ticket_id, version}: the last version of each order event applied here
     outbox      pending events (common.outbox), written in the same transaction as the ticket
 
-Every ticket change is one conditional write on the version it was read at, committed together with its
-`ticket.updated` (or `ticket.created`) event; the relay is woken after commit.
-
-Two choices keep this portable to the dev/test server (nx-27017), which stores a datetime written through `$set`
-as a string and cannot compare dates in queries: a ticket is rewritten whole (`replace_one` on {_id, version}),
-and the listing orders and pages on `list_key`, a string that sorts like (created_at, _id).
-It also cannot interleave transactions on one database; common.mongo.in_transaction takes care of that. Correctness
-never rests on that: every write is conditional on the version it read, which is what protects across processes.
+Every write is one transaction: a ticket version goes with the event that announces it (`ticket.created` or
+`ticket.updated`), and a change is conditional on the version it was read at (LostRace when it moved meanwhile).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from common import events
-from common.bus import Outcome
-from common.errors import NotFound
-from common.mongo import Document, in_transaction
+from common.mongo import Database, Document, Session
 from common.outbox import Outbox
+from common.retry import LostRace
 from tickets_svc import messages
-from tickets_svc.domain import Cursor, Decision, OrderRef, Ticket, TicketStatus, list_key
+from tickets_svc.domain import Cursor, OrderRef, Ticket, TicketStatus
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-MAX_ATTEMPTS = 8  # conditional writes that lost a race are re-read and retried this often
-
-Decide = Callable[[OrderRef | None, Ticket | None], Decision]
-
-
-class _Stale(Exception):
-    """A conditional write found a newer version than the one read: retry the whole transaction."""
+LISTING = [("created_at", DESCENDING), ("_id", DESCENDING)]  # newest first; the id breaks ties
 
 
 def _ticket(document: Document) -> Ticket:
@@ -67,20 +50,22 @@ def _document(ticket: Ticket) -> Document:
         "version": ticket.version,
         "created_at": ticket.created_at,
         "updated_at": ticket.updated_at,
-        "list_key": list_key(ticket.created_at, ticket.id),
     }
+
+
+def _ref(document: Document) -> OrderRef:
+    return OrderRef(document["_id"], document["ticket_id"], int(document["version"]))
 
 
 class TicketStore:
     def __init__(self, client: AsyncMongoClient[Document], db_name: str, outbox: Callable[[], Outbox]) -> None:
-        self._client = client
-        self._tickets = client[db_name]["tickets"]
-        self._refs = client[db_name]["order_refs"]
+        db = Database(client, db_name)
+        self._tickets = db.collection("tickets", times=["created_at", "updated_at"])
+        self._refs = db.collection("order_refs")
         self._outbox = outbox  # a getter: the runtime's outbox exists once the bus is connected
 
     async def ensure_indexes(self) -> None:
-        # The listing: AVAILABLE tickets, newest first, i.e. (status, created_at desc, _id desc) as one key.
-        await self._tickets.create_index([("status", ASCENDING), ("list_key", DESCENDING)])
+        await self._tickets.create_index([("status", ASCENDING), ("created_at", DESCENDING)])  # the listing
         await self._tickets.create_index([("seller_id", ASCENDING)])
         await self._refs.create_index([("ticket_id", ASCENDING)])  # also makes the collection exist
 
@@ -96,79 +81,66 @@ class TicketStore:
         return [_ticket(d) async for d in self._tickets.find({"_id": {"$in": ticket_ids}})]
 
     async def list_available(self, limit: int, after: Cursor | None) -> list[Ticket]:
-        """Up to `limit` AVAILABLE tickets, newest first, strictly after `after` in that order."""
-        query: Document = {"status": TicketStatus.AVAILABLE.value}
-        if after is not None:
-            query["list_key"] = {"$lt": list_key(after.created_at, after.ticket_id)}
-        cursor = self._tickets.find(query).sort("list_key", DESCENDING).limit(limit)
-        return [_ticket(d) async for d in cursor]
+        """Up to `limit` AVAILABLE tickets, newest first, strictly after `after` in that order.
+
+        After a cursor, two range reads on the listing index: the rest of the cursor's millisecond, then older
+        tickets (one `$or` query would say the same, but not every server plans it on the index)."""
+        available: Document = {"status": TicketStatus.AVAILABLE.value}
+        if after is None:
+            return await self._listing(available, limit)
+        same_time = {**available, "created_at": after.created_at, "_id": {"$lt": after.ticket_id}}
+        found = await self._listing(same_time, limit)
+        if len(found) < limit:
+            found += await self._listing({**available, "created_at": {"$lt": after.created_at}}, limit - len(found))
+        return found
+
+    async def _listing(self, query: Document, limit: int) -> list[Ticket]:
+        return [_ticket(d) async for d in self._tickets.find(query).sort(LISTING).limit(limit)]
 
     async def order_ref(self, order_id: str) -> OrderRef | None:
         document = await self._refs.find_one({"_id": order_id})
         return None if document is None else _ref(document)
 
-    # --- writes (each with its event, in one transaction) ---
+    # --- writes: each one transaction, with the event of the ticket version it writes ---
 
     async def create(self, ticket: Ticket) -> Ticket:
-        async def work(session: AsyncClientSession) -> Ticket:
+        async def work(session: Session) -> None:
             await self._tickets.insert_one(_document(ticket), session=session)
             await self._outbox().add(session, events.TICKET_CREATED, messages.created_event(ticket), ticket.id, 0)
-            return ticket
 
-        created = await self._transaction(work)
-        self._outbox().notify()
-        return created
+        await self._outbox().transaction(work)
+        return ticket
 
-    async def update(self, ticket_id: str, change: Callable[[Ticket], Ticket]) -> Ticket:
-        """Apply `change` (a domain rule that may refuse) to the current ticket as its next version."""
+    async def replace(self, current: Ticket, changed: Ticket) -> None:
+        """`changed` replaces `current`, unless the ticket moved on since it was read (LostRace)."""
+        await self._outbox().transaction(lambda session: self._replace(session, current, changed))
 
-        async def work(session: AsyncClientSession) -> Ticket:
-            document = await self._tickets.find_one({"_id": ticket_id}, session=session)
-            if document is None:
-                raise NotFound("no such ticket")
-            current = _ticket(document)
-            changed = change(current)
-            await self._write(session, current, changed)
-            return changed
+    async def save_order_event(
+        self, ref: OrderRef | None, new_ref: OrderRef, ticket: Ticket | None, changed: Ticket | None
+    ) -> None:
+        """Record `new_ref` over `ref` (None: the order's first event) and `changed` over `ticket` (None: the ticket
+        stays), together; LostRace when either moved on since it was read."""
 
-        result = await self._retrying(work)
-        self._outbox().notify()
-        return result
+        async def work(session: Session) -> None:
+            if ticket is not None and changed is not None:
+                await self._replace(session, ticket, changed)
+            await self._save_ref(session, ref, new_ref)
 
-    async def apply_order_event(self, order_id: str, ticket_id: str, decide: Decide) -> Outcome:
-        """Read the order's record and its ticket, let `decide` rule, and write what it says, atomically."""
+        try:
+            await self._outbox().transaction(work)
+        except DuplicateKeyError as exc:  # a twin delivery recorded the order's first event first
+            raise LostRace(new_ref.order_id) from exc
 
-        async def work(session: AsyncClientSession) -> Decision:
-            ref_document = await self._refs.find_one({"_id": order_id}, session=session)
-            ref = None if ref_document is None else _ref(ref_document)
-            document = await self._tickets.find_one({"_id": ref.ticket_id if ref else ticket_id}, session=session)
-            ticket = None if document is None else _ticket(document)
-            decision = decide(ref, ticket)
-            if decision.ref is not None:
-                await self._write_ref(session, ref, decision.ref)
-            if decision.ticket is not None:
-                assert ticket is not None
-                await self._write(session, ticket, decision.ticket)
-            return decision
-
-        decision = await self._retrying(work)
-        if decision.ticket is not None:
-            self._outbox().notify()
-        return decision.outcome
-
-    # --- helpers ---
-
-    async def _write(self, session: AsyncClientSession, current: Ticket, changed: Ticket) -> None:
-        """`changed` replaces `current` only if nobody changed it since it was read; its event goes with it."""
+    async def _replace(self, session: Session, current: Ticket, changed: Ticket) -> None:
         result = await self._tickets.replace_one(
             {"_id": current.id, "version": current.version}, _document(changed), session=session
         )
         if result.matched_count != 1:
-            raise _Stale(current.id)
+            raise LostRace(f"ticket {current.id}")
         event = messages.updated_event(changed)
         await self._outbox().add(session, events.TICKET_UPDATED, event, changed.id, changed.version)
 
-    async def _write_ref(self, session: AsyncClientSession, current: OrderRef | None, new: OrderRef) -> None:
+    async def _save_ref(self, session: Session, current: OrderRef | None, new: OrderRef) -> None:
         if current is None:
             document = {"_id": new.order_id, "ticket_id": new.ticket_id, "version": new.version}
             await self._refs.insert_one(document, session=session)  # a concurrent twin fails on the unique _id
@@ -177,21 +149,4 @@ class TicketStore:
             {"_id": current.order_id, "version": current.version}, {"$set": {"version": new.version}}, session=session
         )
         if result.matched_count != 1:
-            raise _Stale(current.order_id)
-
-    async def _transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        return await in_transaction(self._client, work)
-
-    async def _retrying(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                return await self._transaction(work)
-            except _Stale as stale:
-                if attempt == MAX_ATTEMPTS:
-                    raise RuntimeError(f"{stale} kept changing under {MAX_ATTEMPTS} attempts") from stale
-                log.info("%s changed concurrently; retrying (attempt %d)", stale, attempt)
-        raise AssertionError("unreachable")
-
-
-def _ref(document: Document) -> OrderRef:
-    return OrderRef(document["_id"], document["ticket_id"], int(document["version"]))
+            raise LostRace(f"order {current.order_id}")

@@ -13,11 +13,11 @@ from nats.js import JetStreamContext
 
 from common import events
 from common.bus import EventBus, RetryPolicy
+from common.clock import ManualClock
 from common.testing.plugin import JwtKeys
 from common.testing.servers import RunningServer
 from common.timestamps import to_timestamp
 from expiration_svc.app import ExpirationApp, connect_redis
-from expiration_svc.clock import ManualClock
 from expiration_svc.settings import ExpirationSettings
 from expiration_svc.store import TimerStore
 from ticketstore.events.v1 import expiration_pb2, orders_pb2

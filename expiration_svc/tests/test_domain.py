@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from expiration_svc.clock import ManualClock
+from common.clock import ManualClock
 from expiration_svc.domain import Claim, MissingExpireTime, due_ms, now_ms, parse_score, seconds_to_ms, wake_delay
 
 

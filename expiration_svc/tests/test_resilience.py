@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from common.bus import EventBus
+from common.clock import ManualClock
 from common.settings import REPO_ROOT
 from common.testing.plugin import JwtKeys
 from common.testing.servers import RunningServer, restart
-from expiration_svc.clock import ManualClock
 from expiration_svc.domain import now_ms
 from expiration_svc.scheduler import Scheduler
 from expiration_svc.settings import ExpirationSettings

@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common import events
 from common.bus import EventBus
-from expiration_svc.clock import ManualClock, SystemClock
+from common.clock import ManualClock, SystemClock
 from expiration_svc.store import TimerStore
 from expiration_svc.tests.conftest import (
     Expirations,

@@ -15,6 +15,7 @@ from common.testing.plugin import JwtKeys
 from common.testing.servers import RunningServer
 from orders_svc.app import OrdersApp
 from orders_svc.domain import OrderStatus, TicketStatus
+from orders_svc.operations import Orders
 from orders_svc.store import OrderStore
 from orders_svc.tests.conftest import (
     FAST_RETRY,
@@ -28,7 +29,6 @@ from orders_svc.tests.conftest import (
     stream_events,
     wait_for,
 )
-from orders_svc.workflow import Orders
 from ticketstore.events.v1 import expiration_pb2, payments_pb2
 from ticketstore.events.v1 import orders_pb2 as order_events
 from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc

@@ -19,9 +19,8 @@ from common.testing.grpc import bearer, error_reason, field_violations
 from common.testing.plugin import JwtKeys
 from common.timestamps import utcnow
 from payments_svc.app import PaymentsApp
-from payments_svc.domain import OrderStatus
+from payments_svc.domain import OrderStatus, PaymentRecord
 from payments_svc.settings import PaymentsSettings
-from payments_svc.store import PaymentRecord
 from payments_svc.stripe_gateway import Intent, StripeGateway
 from payments_svc.tests.conftest import StartApp
 from payments_svc.tests.helpers import (
@@ -162,7 +161,7 @@ async def _at_least(found: Awaitable[list[T]], count: int) -> list[T] | None:
 async def test_paying_right_after_ordering_waits_for_the_order_to_arrive(
     start_app: StartApp, bus: EventBus, jwt_keys: JwtKeys, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="payments_svc.processor")
+    caplog.set_level(logging.DEBUG, logger="payments_svc.operations")
     app = await start_app(order_arrival_wait_seconds=20)
     buyer = new_buyer(jwt_keys)
     order = OrderSeed(buyer.user_id, price_cents=640)

@@ -28,10 +28,10 @@ from nats.js.api import StorageType, StreamConfig
 
 from common import events
 from common.bus import MSG_ID_HEADER, EventBus
+from common.clock import SystemClock
 from common.ids import new_id
 from common.timestamps import to_timestamp
 from expiration_svc.app import connect_redis
-from expiration_svc.clock import SystemClock
 from expiration_svc.scheduler import PUBLISH_CONCURRENCY, Scheduler
 from expiration_svc.settings import ExpirationSettings
 from expiration_svc.store import TimerStore

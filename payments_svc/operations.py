@@ -1,4 +1,5 @@
-"""Charging and refunding, at most once per order.
+"""The use cases of payments_svc: paying (CreatePayment), reading a payment (GetPayment), and the ORDERS events
+(the order replica, and refunds for orders cancelled after they were charged). At most one charge per order.
 
 Every Stripe call that can move money for an order happens while holding that order's lease: a conditional
 update on its `intents` record claims it for `lease_seconds` (renewed before each charge or refund). So two
@@ -17,26 +18,22 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Any
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
-
-from common import events
+from common.bus import Outcome
+from common.clock import Clock
 from common.errors import Conflict, InvalidInput, NotFound, PaymentFailed
 from common.ids import new_id
-from common.outbox import Outbox
 from common.replica import await_copy
-from common.timestamps import to_timestamp, utcnow
+from common.retry import LostRace, retry_lost_races
 from payments_svc import domain
-from payments_svc.domain import IntentAction, OrderCopy, OrderStatus
-from payments_svc.store import IntentRecord, PaymentRecord, PaymentsStore
+from payments_svc.domain import IntentAction, OrderCopy, OrderStatus, PaymentRecord
+from payments_svc.store import IntentRecord, PaymentsStore
 from payments_svc.stripe_gateway import CardDeclined, Intent, StripeGateway, UnknownPaymentMethod
-from ticketstore.events.v1 import payments_pb2
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
 POLL_SECONDS = 0.05
 MAX_INTENT_ROUNDS = 4  # a stored intent, a replacement for a dead one, and a lost race: never an endless loop
 
@@ -50,27 +47,27 @@ class LeaseLost(Exception):
 
 
 class Lease:
-    def __init__(self, store: PaymentsStore, order_id: str, owner: str, seconds: float) -> None:
+    def __init__(self, store: PaymentsStore, clock: Clock, order_id: str, owner: str, seconds: float) -> None:
         self._store = store
+        self._clock = clock
         self.order_id = order_id
         self.owner = owner
         self._seconds = seconds
 
     async def renew(self) -> None:
         """Called right before each Stripe call that moves money, so it runs with a full lease."""
-        until = utcnow() + dt.timedelta(seconds=self._seconds)
+        until = self._clock() + dt.timedelta(seconds=self._seconds)
         if not await self._store.renew_lease(self.order_id, self.owner, until):
             raise LeaseLost(f"lost the payment lease of order {self.order_id}")
 
 
-class PaymentProcessor:
+class Payments:
     def __init__(
         self,
         store: PaymentsStore,
         stripe: StripeGateway,
-        outbox: Callable[[], Outbox],
+        clock: Clock,
         *,
-        clock: Clock = utcnow,
         lease_seconds: float = 30.0,
         lease_wait_seconds: float = 8.0,
         refund_lease_wait_seconds: float = 2.0,
@@ -78,24 +75,52 @@ class PaymentProcessor:
     ) -> None:
         self._store = store
         self._stripe = stripe
-        self._outbox = outbox
         self._clock = clock
         self._lease_seconds = lease_seconds
         self._lease_wait_seconds = lease_wait_seconds
         self._refund_lease_wait_seconds = refund_lease_wait_seconds
         self._order_arrival_wait_seconds = order_arrival_wait_seconds
 
-    # --- paying ---
+    # --- the API ---
 
     async def pay(self, caller_id: str, order_id: str, payment_method: str) -> PaymentRecord:
-        await self._order_arrival(order_id)
-        await self._check_payable(order_id, caller_id)  # cheap refusals first, without waiting for a lease
+        request = domain.validate_pay(order_id, payment_method)
+        await self._order_arrival(request.order_id)
+        await self._check_payable(request.order_id, caller_id)  # cheap refusals first, without waiting for a lease
         try:
-            async with self._lease(order_id, self._lease_wait_seconds, create=True) as lease:
-                order = await self._check_payable(order_id, caller_id)  # what the lease holder before us did counts
-                return await self._charge(order, payment_method, lease)
+            async with self._lease(request.order_id, self._lease_wait_seconds, create=True) as lease:
+                order = await self._check_payable(request.order_id, caller_id)  # what the holder before us did counts
+                return await self._charge(order, request.payment_method, lease)
         except LeaseBusy as error:
             raise Conflict("another payment of this order is in progress; try again shortly") from error
+
+    async def payment_for(self, caller_id: str, order_id: str) -> PaymentRecord:
+        order = await self._store.order(domain.validate_order_id(order_id))
+        if order is None:
+            raise NotFound("order not found")
+        domain.check_buyer(order, caller_id)
+        payment = await self._store.payment_by_order(order_id)
+        if payment is None:
+            raise NotFound("this order has no payment")
+        return payment
+
+    # --- ORDERS events: the order replica ---
+
+    async def order_created(self, order_id: str, version: int, fields: dict[str, Any]) -> Outcome:
+        return await self._store.apply_order(order_id, version, fields)
+
+    async def order_cancelled(self, order_id: str, version: int) -> Outcome:
+        """Also refunds the order's charge, if it has one. Raises LeaseBusy while a payment of it is in progress."""
+        outcome = await self._store.apply_order(order_id, version, {"status": OrderStatus.CANCELLED.value})
+        if outcome is Outcome.EARLY:
+            return outcome
+        await self._settle_cancelled(order_id)  # also on a duplicate: a redelivery after a failed refund retries it
+        return outcome
+
+    async def order_completed(self, order_id: str, version: int) -> Outcome:
+        return await self._store.apply_order(order_id, version, {"status": OrderStatus.COMPLETE.value})
+
+    # --- paying ---
 
     async def _order_arrival(self, order_id: str) -> None:
         """Give an order that was just created the moment its event needs to reach the replica (bounded)."""
@@ -112,12 +137,10 @@ class PaymentProcessor:
         return order
 
     async def _charge(self, order: OrderCopy, payment_method: str, lease: Lease) -> PaymentRecord:
-        for _ in range(MAX_INTENT_ROUNDS):
+        async def attempt() -> PaymentRecord:
             record = await self._store.intent(order.id)
             assert record is not None  # created with the lease
             intent = await self._current_intent(order, record, lease)
-            if intent is None:
-                continue  # lost a race for the intent record: read it again
             action = domain.next_action(intent.status, failed_before=intent.failed_before)
             if action is IntentAction.RECORD:
                 return await self._record(order, intent, lease)
@@ -125,17 +148,20 @@ class PaymentProcessor:
                 raise Conflict("the payment of this order is still processing; try again shortly")
             if action is IntentAction.RESTART:
                 await self._restart(record, intent)
-                continue
+                raise LostRace(f"order {order.id}: PaymentIntent {intent.id} replaced by a fresh one")
             return await self._confirm(order, record, intent, payment_method, lease)
-        raise RuntimeError(f"order {order.id}: no usable PaymentIntent after {MAX_INTENT_ROUNDS} rounds")
 
-    async def _current_intent(self, order: OrderCopy, record: IntentRecord, lease: Lease) -> Intent | None:
-        """The intent this attempt uses: the stored one, or a new one stored before anything confirms it."""
+        return await retry_lost_races(attempt, attempts=MAX_INTENT_ROUNDS, what=f"order {order.id}'s PaymentIntent")
+
+    async def _current_intent(self, order: OrderCopy, record: IntentRecord, lease: Lease) -> Intent:
+        """The intent this attempt uses: the stored one, or a new one stored before anything confirms it.
+        LostRace when the record changed meanwhile (read it again)."""
         if record.stripe_id is not None:
             stored = await self._stripe.retrieve(record.stripe_id)
             if stored is None:  # unknown to Stripe (an emulator that was reset): start a fresh attempt
                 log.warning("order %s: PaymentIntent %s is unknown to Stripe", order.id, record.stripe_id)
                 await self._store.next_attempt(order.id, record.attempt)
+                raise LostRace(f"order {order.id}: PaymentIntent {record.stripe_id} is gone")
             return stored
         await lease.renew()
         created = await self._stripe.create_intent(
@@ -149,7 +175,7 @@ class PaymentProcessor:
         if winner is None or winner.stripe_id != created.id:
             log.warning("order %s: PaymentIntent %s lost the race; cancelling it", order.id, created.id)
             await self._stripe.cancel(created)
-        return None
+        raise LostRace(f"order {order.id}: another request stored its PaymentIntent first")
 
     async def _restart(self, record: IntentRecord, intent: Intent) -> None:
         await self._stripe.cancel(intent)
@@ -188,28 +214,11 @@ class PaymentProcessor:
         if intent.amount != order.price_cents or intent.currency != domain.CURRENCY:
             raise RuntimeError(f"order {order.id}: PaymentIntent {intent.id} charged {intent.amount} {intent.currency}")
         payment = PaymentRecord(new_id(), order.id, intent.id, intent.amount, self._clock())
-        message = payments_pb2.PaymentCreated(
-            payment_id=payment.id,
-            order_id=order.id,
-            stripe_id=intent.id,
-            amount_cents=intent.amount,
-            version=0,
-            occur_time=to_timestamp(payment.created_at),
-        )
-
-        async def work(session: AsyncClientSession) -> None:
-            await self._store.insert_payment(payment, session)
-            await self._outbox().add(session, events.PAYMENT_CREATED, message, payment.id, 0)
-
-        try:
-            await self._store.transaction(work)
-        except DuplicateKeyError:
+        if not await self._store.add_payment(payment, announce=True):
             existing = await self._store.payment_by_order(order.id)
             if existing is None:
-                raise
+                raise RuntimeError(f"order {order.id}: payment {payment.id} refused, yet none is stored")
             payment = existing
-        else:
-            self._outbox().notify()
         current = await self._store.order(order.id)
         if current is not None and current.status is OrderStatus.CANCELLED:
             await self._refund(payment, lease)
@@ -218,7 +227,7 @@ class PaymentProcessor:
 
     # --- refunding ---
 
-    async def settle_cancelled(self, order_id: str) -> None:
+    async def _settle_cancelled(self, order_id: str) -> None:
         """The order is cancelled: refund its charge if it has one. Idempotent.
 
         Raises LeaseBusy when a payment of the order is in progress (the caller retries later: the payer either
@@ -244,8 +253,7 @@ class PaymentProcessor:
                 # Charged, but the payer stopped before recording it (a crash): record it, then refund.
                 log.warning("order %s: unrecorded charge %s found after cancellation", order_id, intent.id)
                 found = PaymentRecord(new_id(), order_id, intent.id, intent.amount, self._clock())
-                with contextlib.suppress(DuplicateKeyError):
-                    await self._store.insert_payment(found)
+                await self._store.add_payment(found, announce=False)
                 stored = await self._store.payment_by_order(order_id)
                 if stored is not None and not stored.refunded:
                     await self._refund(stored, lease)
@@ -266,7 +274,7 @@ class PaymentProcessor:
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + wait_seconds
         while True:
-            now = utcnow()
+            now = self._clock()
             until = now + dt.timedelta(seconds=self._lease_seconds)
             if await self._store.claim_lease(order_id, owner, now, until, create=create):
                 break
@@ -274,6 +282,6 @@ class PaymentProcessor:
                 raise LeaseBusy(f"the payment lease of order {order_id} is taken")
             await asyncio.sleep(POLL_SECONDS)
         try:
-            yield Lease(self._store, order_id, owner, self._lease_seconds)
+            yield Lease(self._store, self._clock, order_id, owner, self._lease_seconds)
         finally:
             await self._store.release_lease(order_id, owner)

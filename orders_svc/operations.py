@@ -1,21 +1,22 @@
-"""The order state changes, shared by the gRPC API and the event listeners: a domain decision, one conditional
-write with its event in a transaction (store), and a fresh decision if the order changed meanwhile."""
+"""The use cases of orders_svc, one per RPC or event: a domain decision, one conditional write with its event
+(store), and a fresh decision if the order changed meanwhile."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
-from common import events
+from common import paging
 from common.bus import Outcome
-from common.errors import NotFound
+from common.clock import Clock
+from common.errors import Conflict, NotFound
 from common.ids import new_id
 from common.replica import await_copy
-from common.timestamps import to_timestamp
+from common.retry import LostRace, retry_lost_races
 from orders_svc import domain
-from orders_svc.domain import Clock, Order, TicketStatus
-from orders_svc.store import OrderStore, PendingEvent
-from ticketstore.events.v1 import orders_pb2 as order_events
+from orders_svc.domain import Order, TicketStatus
+from orders_svc.store import OrderStore
 
 log = logging.getLogger(__name__)
 
@@ -26,47 +27,14 @@ ORDER_NOT_FOUND = "no such order"
 TICKET_NOT_FOUND = "no such ticket"
 
 
-def created_event(order: Order) -> PendingEvent:
-    message = order_events.OrderCreated(
-        order_id=order.id,
-        user_id=order.user_id,
-        ticket_id=order.ticket_id,
-        price_cents=order.price_cents,
-        expire_time=to_timestamp(order.expires_at),
-        version=order.version,
-        occur_time=to_timestamp(order.created_at),
-    )
-    return PendingEvent(events.ORDER_CREATED, message, order.id, order.version)
-
-
-def cancelled_event(order: Order, trace_id: str | None = None) -> PendingEvent:
-    message = order_events.OrderCancelled(
-        order_id=order.id,
-        user_id=order.user_id,
-        ticket_id=order.ticket_id,
-        version=order.version,
-        occur_time=to_timestamp(order.updated_at),
-    )
-    return PendingEvent(events.ORDER_CANCELLED, message, order.id, order.version, trace_id)
-
-
-def completed_event(order: Order, trace_id: str | None = None) -> PendingEvent:
-    message = order_events.OrderCompleted(
-        order_id=order.id,
-        user_id=order.user_id,
-        ticket_id=order.ticket_id,
-        version=order.version,
-        occur_time=to_timestamp(order.updated_at),
-    )
-    return PendingEvent(events.ORDER_COMPLETED, message, order.id, order.version, trace_id)
-
-
 class Orders:
     def __init__(self, store: OrderStore, clock: Clock, window: dt.timedelta, ticket_arrival_wait: float = 2.0) -> None:
         self._store = store
         self._clock = clock
         self._window = window
         self._ticket_arrival_wait = ticket_arrival_wait
+
+    # --- the API ---
 
     async def create(self, buyer_id: str, ticket_id: str) -> Order:
         # A ticket listed a moment ago may still be on its way to our replica: wait for it briefly.
@@ -78,7 +46,8 @@ class Orders:
             holder = await self._store.get(ticket.order_id)
         domain.check_orderable(ticket, buyer_id, holder)
         order = domain.new_order(new_id(), ticket, buyer_id, self._clock(), self._window)
-        await self._store.create(order, created_event(order))  # Conflict when another order holds the ticket
+        if not await self._store.create(order):  # the ticket lock: one active order per ticket
+            raise Conflict(domain.TICKET_RESERVED)
         return order
 
     async def get_for(self, order_id: str, user_id: str) -> Order:
@@ -88,16 +57,32 @@ class Orders:
         domain.check_buyer(order, user_id)
         return order
 
+    async def batch_for(self, user_id: str, ids: list[str]) -> list[Order]:
+        """The caller's orders among `ids` (others' orders are left out)."""
+        wanted = paging.batch_ids(ids)
+        return await self._store.of_user_among(user_id, wanted) if wanted else []
+
+    async def list_for(self, user_id: str, page_size: int) -> list[Order]:
+        return await self._store.newest_of_user(user_id, domain.page_size(page_size))
+
     async def cancel_for(self, order_id: str, user_id: str) -> Order:
         """The buyer cancels: CREATED -> CANCELLED; CANCELLED unchanged; COMPLETE refused."""
-        for _ in range(MAX_ROUNDS):
+
+        async def attempt() -> Order:
             order = await self.get_for(order_id, user_id)
             if not domain.wants_cancel(order):
                 return order
             after = domain.cancelled(order, self._clock())
-            if await self._store.transition(order, after, cancelled_event(after)):
-                return after
-        raise RuntimeError(f"order {order_id} kept changing while being cancelled")
+            await self._store.transition(order, after)
+            return after
+
+        return await retry_lost_races(attempt, attempts=MAX_ROUNDS, what=f"order {order_id}")
+
+    # --- events ---
+
+    async def ticket_changed(self, ticket_id: str, version: int, fields: dict[str, Any]) -> Outcome:
+        """Every change of a ticket (title, price, status, holder) is the next version of our copy."""
+        return await self._store.apply_ticket(ticket_id, version, fields)
 
     async def expire(self, order_id: str, trace_id: str | None = None) -> Outcome:
         """The payment window closed: cancel the order if it is still unpaid."""
@@ -108,11 +93,12 @@ class Orders:
             return Outcome.DUPLICATE
         if not domain.expires(order):
             return Outcome.DUPLICATE
-        after = domain.cancelled(order, self._clock())
-        if await self._store.transition(order, after, cancelled_event(after, trace_id)):
-            log.info("order %s expired and was cancelled", order_id)
-            return Outcome.APPLIED
-        return Outcome.DUPLICATE  # it was paid or cancelled meanwhile: nothing left to do
+        try:
+            await self._store.transition(order, domain.cancelled(order, self._clock()), trace_id)
+        except LostRace:
+            return Outcome.DUPLICATE  # it was paid or cancelled meanwhile: nothing left to do
+        log.info("order %s expired and was cancelled", order_id)
+        return Outcome.APPLIED
 
     async def complete(self, order_id: str, trace_id: str | None = None) -> Outcome:
         """A payment succeeded: CREATED -> COMPLETE."""
@@ -126,7 +112,8 @@ class Orders:
             if order.status is domain.OrderStatus.CANCELLED:
                 log.warning("payment for cancelled order %s: ignored (payments refunds it)", order_id)
             return Outcome.DUPLICATE
-        after = domain.completed(order, self._clock())
-        if await self._store.transition(order, after, completed_event(after, trace_id)):
-            return Outcome.APPLIED
-        return Outcome.DUPLICATE  # expired or paid meanwhile; a cancelled order is refunded by payments
+        try:
+            await self._store.transition(order, domain.completed(order, self._clock()), trace_id)
+        except LostRace:
+            return Outcome.DUPLICATE  # expired or paid meanwhile; a cancelled order is refunded by payments
+        return Outcome.APPLIED
