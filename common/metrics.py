@@ -82,6 +82,12 @@ CONSUMER_ACK_PENDING = Gauge(
     registry=REGISTRY,
 )  # fmt: skip
 
+# --- background tasks (common.supervisor) ---
+TASK_RESTARTS = Gauge(
+    "ticketstore_task_restarts", "Restarts of a background task since the process started (it crashed)", ["task"],
+    registry=REGISTRY,
+)  # fmt: skip
+
 # --- outbox relay ---
 OUTBOX_BACKLOG = Gauge(
     "ticketstore_outbox_backlog", "Events written and not yet published", ["service"], registry=REGISTRY

@@ -24,6 +24,7 @@ from pymongo import ASCENDING, AsyncMongoClient
 from common import events, metrics, tracing
 from common.bus import EventBus
 from common.mongo import Database, Document, Session
+from common.supervisor import Supervisor
 from common.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,9 @@ class Outbox:
         metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
         metrics.OUTBOX_OLDEST_SECONDS.labels(self.service).set(_age(oldest["created_at"]) if oldest else 0.0)
 
-    def start(self) -> None:
+    def start(self, supervisor: Supervisor | None = None) -> None:
         self._wake.set()  # the first sweep runs at once: it publishes what a crash left behind
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._task = (supervisor or Supervisor()).spawn("outbox-relay", self._run)
 
     async def stop(self) -> None:
         if self._task is not None:
