@@ -42,7 +42,8 @@ class Purchase:
 
 
 async def retried(client: Client, query: str, variables: dict[str, Any], timeout: float = 20) -> tuple[Any, int]:
-    """Run until it stops answering NOT_FOUND (an event not yet arrived); returns the data and the attempts."""
+    """Run until it stops answering NOT_FOUND (an event not yet arrived) or CONFLICT ("try again shortly");
+    returns the data and the attempts."""
     deadline = time.monotonic() + timeout
     attempts = 0
     while True:
@@ -50,7 +51,7 @@ async def retried(client: Client, query: str, variables: dict[str, Any], timeout
         try:
             return await client.execute(query, variables), attempts
         except GraphQLError as error:
-            if error.code != "NOT_FOUND" or time.monotonic() > deadline:
+            if error.code not in ("NOT_FOUND", "CONFLICT") or time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
 
@@ -222,9 +223,10 @@ async def test_one_purchase_is_one_trace_across_gateway_services_and_events(
             live = one(trace, "gateway", "ticket.updated process")
             replica = one(trace, "orders_svc", "ticket.updated process")
             break
-        except (StopIteration, AssertionError):
+        except (StopIteration, AssertionError) as error:
             if time.monotonic() > deadline:
-                raise
+                seen = sorted({(svc, s.name) for svc, s in found.spans})
+                raise AssertionError(f"no complete purchase trace ({error!r}); spans received: {seen}") from error
             await asyncio.sleep(0.2)
     # Each hop is the child of the one before: gateway -> orders_svc -> outbox -> NATS -> tickets_svc -> its
     # outbox -> the gateway's live hub (and orders_svc's ticket replica).
