@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
 import websockets
+
+from common.testing.poll import passes
 
 T = TypeVar("T")
 
@@ -91,13 +92,7 @@ class Subscription:
                 raise AssertionError("subscription completed early")
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20, interval: float = 0.1) -> T:
-    """Retry `check` until it returns without raising (events propagate asynchronously); bounded in time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await check()
-        except (AssertionError, GraphQLError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(interval)
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20) -> T:
+    """`common.testing.poll.passes` for this client: an error answer is "not yet" too (events propagate
+    asynchronously); bounded in time."""
+    return await passes(check, timeout, retry_on=(AssertionError, GraphQLError))

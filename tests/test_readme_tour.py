@@ -10,7 +10,7 @@ import pytest
 
 from common.devstack import Stack
 from tests.client import Client, GraphQLError, eventually
-from tests.conftest import gateway_url
+from tests.helpers import gateway_url
 
 pytestmark = pytest.mark.e2e
 README = Path(__file__).resolve().parent.parent / "README.md"

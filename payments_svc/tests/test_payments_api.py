@@ -14,21 +14,21 @@ import stripe
 
 from common import events
 from common.bus import EventBus
+from common.clock import ManualClock
 from common.ids import new_id
 from common.testing.grpc import bearer, error_reason, field_violations
 from common.testing.plugin import JwtKeys
+from common.testing.poll import eventually
 from common.timestamps import utcnow
 from payments_svc.app import PaymentsApp
 from payments_svc.domain import OrderStatus, PaymentRecord
 from payments_svc.settings import PaymentsSettings
 from payments_svc.stripe_gateway import Intent, StripeGateway
-from payments_svc.tests.conftest import StartApp
 from payments_svc.tests.helpers import (
     VISA,
-    ManualClock,
     OrderSeed,
+    StartApp,
     declining_card,
-    eventually,
     intents_of,
     new_buyer,
     orders_consumed,
@@ -197,7 +197,7 @@ async def test_an_order_that_is_not_payable_is_refused(
     expiring = await seed_order(
         bus, payments_app, OrderSeed(buyer.user_id, expires_at=utcnow() + dt.timedelta(minutes=5))
     )
-    clock.shift = dt.timedelta(minutes=5)  # the window closed; the expiry has not cancelled the order yet
+    clock.advance(5 * 60)  # the window closed; the expiry has not cancelled the order yet
 
     answers = {
         name: await pay_error(payments, buyer.token, order.id)

@@ -16,12 +16,14 @@ from common.mongo import connect
 from common.outbox import Outbox
 from common.testing.grpc import bearer
 from common.testing.plugin import JwtKeys
+from common.testing.poll import eventually
+from common.testing.retry import FAST_RETRY
 from common.timestamps import utcnow
 from tickets_svc import domain
 from tickets_svc.app import TicketsApp
 from tickets_svc.settings import TicketsSettings
 from tickets_svc.store import TicketStore
-from tickets_svc.tests.conftest import FAST_RETRY, StreamWatcher, User, eventually
+from tickets_svc.tests.helpers import StreamWatcher, User
 from ticketstore.events.v1 import orders_pb2
 from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc

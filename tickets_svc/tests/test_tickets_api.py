@@ -9,8 +9,9 @@ from common import events
 from common.bus import EventBus
 from common.ids import new_id
 from common.testing.grpc import error_reason, field_violations
+from common.testing.poll import eventually
 from tickets_svc.app import TicketsApp
-from tickets_svc.tests.conftest import StreamWatcher, User, eventually
+from tickets_svc.tests.helpers import StreamWatcher, User
 from ticketstore.events.v1 import orders_pb2
 from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
