@@ -50,7 +50,7 @@ class Client:
         if body.get("errors"):
             raise GraphQLError(body["errors"])
         assert response.status_code == 200, response.text
-        return body["data"]  # type: ignore[no-any-return]
+        return body["data"]
 
     async def sign_up(self, email: str, password: str = "correct horse battery") -> dict[str, Any]:
         data = await self.execute(
@@ -58,7 +58,7 @@ class Client:
             {"e": email, "p": password},
         )
         self.token = data["signUp"]["token"]
-        return data["signUp"]["user"]  # type: ignore[no-any-return]
+        return data["signUp"]["user"]
 
     @asynccontextmanager
     async def subscribe(self, query: str, variables: dict[str, Any]) -> AsyncIterator[Subscription]:
@@ -83,7 +83,7 @@ class Subscription:
             if message["type"] == "next":
                 if message["payload"].get("errors"):
                     raise GraphQLError(message["payload"]["errors"])
-                return message["payload"]["data"]  # type: ignore[no-any-return]
+                return message["payload"]["data"]
             if message["type"] == "error":
                 raise GraphQLError(message["payload"])
             if message["type"] == "ping":

@@ -50,7 +50,7 @@ async def order_when_listed(buyer: Client, ticket_id: str) -> dict[str, Any]:
 
     async def attempt() -> dict[str, Any]:
         try:
-            return (await buyer.execute(CREATE_ORDER, {"id": ticket_id}))["createOrder"]  # type: ignore[no-any-return]
+            return (await buyer.execute(CREATE_ORDER, {"id": ticket_id}))["createOrder"]
         except GraphQLError as error:
             if error.code == "NOT_FOUND":
                 raise AssertionError("ticket not yet known to orders") from error
@@ -87,7 +87,7 @@ async def test_purchase_flow_seen_live(live_stack: Stack, clients: list[Client])
             assert (await order_updates.next())["orderStatus"]["status"] == "CREATED"
 
             async def pay() -> dict[str, Any]:
-                return (await buyer.execute(PAY, {"id": order["id"], "pm": "pm_card_visa"}))["payOrder"]  # type: ignore[no-any-return]
+                return (await buyer.execute(PAY, {"id": order["id"], "pm": "pm_card_visa"}))["payOrder"]
 
             payment = await eventually(pay)  # payments learns of the order through an event
             assert payment["amountCents"] == 4200
@@ -174,7 +174,7 @@ async def test_killed_services_lose_nothing(live_stack: Stack, clients: list[Cli
     live_stack.kill("orders_svc")
 
     async def pay() -> dict[str, Any]:
-        return (await buyer.execute(PAY, {"id": order["id"], "pm": "pm_card_visa"}))["payOrder"]  # type: ignore[no-any-return]
+        return (await buyer.execute(PAY, {"id": order["id"], "pm": "pm_card_visa"}))["payOrder"]
 
     payment = await eventually(pay)
     assert payment["orderId"] == order["id"]

@@ -41,7 +41,7 @@ async def test_readme_purchase_tour(live_stack: Stack, clients: list[Client]) ->
                 results.append(await live.next())
             continue
 
-        async def run(op: str = operation) -> dict:  # type: ignore[type-arg]
+        async def run(op: str = operation) -> dict:
             try:
                 return await browser.execute(op)
             except GraphQLError as error:  # the order's replica learns of a new ticket through an event

@@ -37,7 +37,7 @@ class ProbeTickets(tickets_pb2_grpc.TicketsServiceServicer):
 @pytest.fixture
 async def stub(jwt_keys: JwtKeys):  # type: ignore[no-untyped-def]
     server = GrpcServer(
-        lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(ProbeTickets(), s),
+        lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(ProbeTickets(), s),  # type: ignore[abstract]
         ["ticketstore.tickets.v1.TicketsService"],
         jwt_keys.verifier,
         "127.0.0.1",
@@ -108,7 +108,7 @@ async def test_graceful_stop_reports_not_serving_then_lets_calls_finish(jwt_keys
             return tickets_pb2.GetTicketResponse(ticket=tickets_pb2.Ticket(id="late"))
 
     server = GrpcServer(
-        lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(Slow(), s),
+        lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(Slow(), s),  # type: ignore[abstract]
         ["ticketstore.tickets.v1.TicketsService"],
         jwt_keys.verifier,
         "127.0.0.1",

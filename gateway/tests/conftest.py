@@ -133,7 +133,7 @@ def ws_connect(stack: Stack) -> Callable[..., contextlib.AbstractAsyncContextMan
         base = (app or stack.gateway).url.replace("http://", "ws://")
         async with connect(
             f"{base}/graphql",
-            subprotocols=subprotocols or [WS_PROTOCOL],  # type: ignore[list-item]
+            subprotocols=subprotocols or [WS_PROTOCOL],  # type: ignore[arg-type]
             additional_headers=headers or {},
             open_timeout=10,
         ) as connection:

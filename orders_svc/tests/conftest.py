@@ -73,6 +73,6 @@ async def app(
 
 
 @pytest_asyncio.fixture(scope="module")
-async def orders(app: OrdersApp) -> AsyncIterator[orders_pb2_grpc.OrdersServiceStub]:
+async def orders(app: OrdersApp) -> AsyncIterator[orders_pb2_grpc.OrdersServiceAsyncStub]:
     async with grpc.aio.insecure_channel(app.target) as channel:
         yield orders_pb2_grpc.OrdersServiceStub(channel)

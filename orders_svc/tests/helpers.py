@@ -48,7 +48,7 @@ async def publish_ticket(
     seller_id: str,
     version: int,
     *,
-    status: int = tickets_api.TICKET_STATUS_AVAILABLE,
+    status: tickets_api.TicketStatus.ValueType = tickets_api.TICKET_STATUS_AVAILABLE,
     title: str = "Concert",
     price_cents: int = 2_500,
     order_id: str = "",
@@ -56,6 +56,7 @@ async def publish_ticket(
 ) -> None:
     """ticket.created for version 0, ticket.updated for later versions, with tickets_svc's dedup id (or `msg_id`,
     to get a redelivery past the broker's dedup)."""
+    subject: str
     message: Message
     if version == 0:
         subject = events.TICKET_CREATED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
+from typing import TypeAlias
 
 from common import events
 from common.bus import EventBus
@@ -34,7 +35,7 @@ from ticketstore.events.v1 import orders_pb2 as order_events
 from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
 from ticketstore.tickets.v1 import tickets_pb2 as tickets_api
 
-Stub = orders_pb2_grpc.OrdersServiceStub
+Stub: TypeAlias = "orders_pb2_grpc.OrdersServiceAsyncStub"  # the generated stub on a grpc.aio channel
 MakeUser = Callable[[], User]
 
 

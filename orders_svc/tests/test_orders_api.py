@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TypeAlias
 
 import grpc
 import pytest
@@ -22,7 +23,7 @@ from ticketstore.events.v1 import payments_pb2
 from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
 from ticketstore.tickets.v1 import tickets_pb2 as tickets_api
 
-Stub = orders_pb2_grpc.OrdersServiceStub
+Stub: TypeAlias = "orders_pb2_grpc.OrdersServiceAsyncStub"  # the generated stub on a grpc.aio channel
 MakeUser = Callable[[], User]
 
 

@@ -15,7 +15,7 @@ from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 async def test_a_cancelled_order_reads_back_with_real_datetimes(
     app: OrdersApp,
-    orders: orders_pb2_grpc.OrdersServiceStub,
+    orders: orders_pb2_grpc.OrdersServiceAsyncStub,
     events_bus: EventBus,
     user: Callable[[], User],
     clock: ManualClock,

@@ -70,7 +70,7 @@ async def payments_app(start_app: StartApp) -> PaymentsApp:
 
 
 @pytest_asyncio.fixture
-async def payments(payments_app: PaymentsApp) -> AsyncIterator[payments_pb2_grpc.PaymentsServiceStub]:
+async def payments(payments_app: PaymentsApp) -> AsyncIterator[payments_pb2_grpc.PaymentsServiceAsyncStub]:
     async with grpc.aio.insecure_channel(payments_app.target) as channel:
         yield payments_pb2_grpc.PaymentsServiceStub(channel)
 

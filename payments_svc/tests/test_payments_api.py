@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 import pytest
@@ -43,7 +43,10 @@ from payments_svc.tests.helpers import (
 from ticketstore.events.v1 import orders_pb2
 from ticketstore.payments.v1 import payments_pb2, payments_pb2_grpc
 
-Stub = payments_pb2_grpc.PaymentsServiceStub
+if TYPE_CHECKING:  # on a grpc.aio channel the generated stub is the async one
+    Stub = payments_pb2_grpc.PaymentsServiceAsyncStub
+else:
+    Stub = payments_pb2_grpc.PaymentsServiceStub
 T = TypeVar("T")
 
 
@@ -175,7 +178,7 @@ async def test_paying_right_after_ordering_waits_for_the_order_to_arrive(
     await eventually(waiting, what="the payment waiting for its order")
     await publish_created(bus, order)  # the order's event arrives while the payment waits for it
     payment = await paying
-    await channel.close()
+    await channel.close(None)
     assert (payment.order_id, payment.amount_cents) == (order.id, 640)
 
 

@@ -93,7 +93,7 @@ class Worker:
         answer = json.loads(line)
         if not answer["ok"]:
             raise RuntimeError(f"{op} failed in the load generator: {answer['error']}\n{answer.get('trace', '')}")
-        return answer["result"]  # type: ignore[no-any-return]
+        return answer["result"]
 
     async def stop(self) -> None:
         assert self.process.stdin is not None

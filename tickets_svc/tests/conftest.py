@@ -41,7 +41,7 @@ async def tickets_app(settings: TicketsSettings) -> AsyncIterator[TicketsApp]:
 
 
 @pytest_asyncio.fixture
-async def tickets(tickets_app: TicketsApp) -> AsyncIterator[tickets_pb2_grpc.TicketsServiceStub]:
+async def tickets(tickets_app: TicketsApp) -> AsyncIterator[tickets_pb2_grpc.TicketsServiceAsyncStub]:
     async with grpc.aio.insecure_channel(tickets_app.target) as channel:
         yield tickets_pb2_grpc.TicketsServiceStub(channel)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import TypeAlias
 
 import grpc
 import pytest
@@ -28,7 +29,7 @@ from ticketstore.events.v1 import orders_pb2
 from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
-Stub = tickets_pb2_grpc.TicketsServiceStub
+Stub: TypeAlias = "tickets_pb2_grpc.TicketsServiceAsyncStub"  # the generated stub on a grpc.aio channel
 AVAILABLE = tickets_pb2.TICKET_STATUS_AVAILABLE
 RESERVED = tickets_pb2.TICKET_STATUS_RESERVED
 SOLD = tickets_pb2.TICKET_STATUS_SOLD

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 import pytest
 
@@ -16,7 +18,7 @@ from ticketstore.events.v1 import orders_pb2
 from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
-Stub = tickets_pb2_grpc.TicketsServiceStub
+Stub: TypeAlias = "tickets_pb2_grpc.TicketsServiceAsyncStub"  # the generated stub on a grpc.aio channel
 AVAILABLE, RESERVED = tickets_pb2.TICKET_STATUS_AVAILABLE, tickets_pb2.TICKET_STATUS_RESERVED
 
 
