@@ -8,7 +8,7 @@ import pytest
 import pytest_asyncio
 
 from common import events
-from common.bus import EventBus
+from common.bus import EventBus, RetryPolicy
 from common.clock import ManualClock
 from common.testing.plugin import JwtKeys
 from common.testing.retry import FAST_RETRY
@@ -42,9 +42,9 @@ async def start_app(settings: ExpirationSettings, clock: ManualClock) -> AsyncIt
     """Starts ExpirationApps (replicas) on the test's servers; each is stopped at the end unless already stopped."""
     started: list[ExpirationApp] = []
 
-    async def start(use_clock: Any = clock, **overrides: Any) -> ExpirationApp:
+    async def start(use_clock: Any = clock, retry: RetryPolicy = FAST_RETRY, **overrides: Any) -> ExpirationApp:
         app_settings = settings.model_copy(update=overrides) if overrides else settings
-        app = ExpirationApp(app_settings, retry=FAST_RETRY, clock=use_clock)
+        app = ExpirationApp(app_settings, retry=retry, clock=use_clock)
         await app.start()
         started.append(app)
         return app

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -17,10 +16,8 @@ from common.testing.plugin import JwtKeys
 from common.testing.retry import FAST_RETRY
 from common.testing.servers import RunningServer
 from orders_svc.app import OrdersApp
-from orders_svc.tests.helpers import User, make_settings
+from orders_svc.tests.helpers import START, User, make_settings
 from ticketstore.orders.v1 import orders_pb2_grpc
-
-START = dt.datetime(2030, 1, 2, 3, 4, 5, 678_000, tzinfo=dt.UTC)  # the app's "now", moved by the tests
 
 
 @pytest.fixture

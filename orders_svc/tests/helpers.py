@@ -3,6 +3,7 @@ what the app wrote."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -14,10 +15,12 @@ from common.ids import new_id
 from common.testing.plugin import JwtKeys
 from common.testing.poll import eventually
 from orders_svc.app import OrdersApp
-from orders_svc.domain import TicketCopy
+from orders_svc.domain import OrderStatus, TicketCopy
 from orders_svc.settings import OrdersSettings
 from ticketstore.events.v1 import tickets_pb2
 from ticketstore.tickets.v1 import tickets_pb2 as tickets_api
+
+START = dt.datetime(2030, 1, 2, 3, 4, 5, 678_000, tzinfo=dt.UTC)  # the app's "now" in tests, moved by them
 
 
 @dataclass
@@ -36,6 +39,7 @@ def make_settings(mongo_url: str, mongo_db: str, nats_url: str, jwt_keys: JwtKey
         jwt_public_key_file=jwt_keys.public_key_file,
         grace_seconds=1,
         order_expiration_seconds=120,
+        sweep_interval_seconds=3600,  # the sweep has its own test (test_sweep); elsewhere only events expire orders
     )
 
 
@@ -117,3 +121,16 @@ async def published(app: OrdersApp, bus: EventBus, order_ids: Iterable[str] | No
         return found
     wanted = set(order_ids)
     return [(subject, m) for subject, m in found if getattr(m, "order_id", None) in wanted]
+
+
+async def status_of(app: OrdersApp, order_id: str) -> tuple[OrderStatus, int]:
+    order = await app.store.get(order_id)
+    assert order is not None
+    return order.status, order.version
+
+
+async def reaches(app: OrdersApp, order_id: str, status: OrderStatus) -> None:
+    async def probe() -> bool:
+        return (await status_of(app, order_id))[0] is status
+
+    await eventually(probe, f"order {order_id} to become {status}")

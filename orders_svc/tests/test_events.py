@@ -26,8 +26,10 @@ from orders_svc.tests.helpers import (
     make_settings,
     publish_ticket,
     published,
+    reaches,
     replica_at,
     seed_ticket,
+    status_of,
     stream_events,
 )
 from ticketstore.events.v1 import expiration_pb2, payments_pb2
@@ -61,19 +63,6 @@ async def pay(events_bus: EventBus, order_id: str, payment_id: str | None = None
     await events_bus.publish(
         events.PAYMENT_CREATED, message, msg_id or events.msg_id(events.PAYMENT_CREATED, payment_id, 0)
     )
-
-
-async def status_of(app: OrdersApp, order_id: str) -> tuple[OrderStatus, int]:
-    order = await app.store.get(order_id)
-    assert order is not None
-    return order.status, order.version
-
-
-async def reaches(app: OrdersApp, order_id: str, status: OrderStatus) -> None:
-    async def probe() -> bool:
-        return (await status_of(app, order_id))[0] is status
-
-    await eventually(probe, f"order {order_id} to become {status}")
 
 
 async def new_order(app: OrdersApp, orders: Stub, events_bus: EventBus, buyer: User) -> orders_pb2.Order:

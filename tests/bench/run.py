@@ -29,8 +29,7 @@ from common.testing import servers
 from tests.bench import report
 from tests.bench.procs import CpuMeter, machine_facts, rss_kib
 from tests.client import Client
-from tests.helpers import start_stack
-from tests.test_flows import TICKET, list_ticket, new_user
+from tests.helpers import TICKET, list_ticket, new_user, start_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "BENCHMARKS.md"
