@@ -30,6 +30,6 @@ async def auth_app(mongo_server: RunningServer, mongo_db: str, jwt_keys: JwtKeys
 
 
 @pytest_asyncio.fixture
-async def auth(auth_app: AuthApp) -> AsyncIterator[auth_pb2_grpc.AuthServiceStub]:
+async def auth(auth_app: AuthApp) -> AsyncIterator[auth_pb2_grpc.AuthServiceAsyncStub]:
     async with grpc.aio.insecure_channel(auth_app.target) as channel:
         yield auth_pb2_grpc.AuthServiceStub(channel)

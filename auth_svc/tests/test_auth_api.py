@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import TypeAlias
 
 import grpc
 import pytest
@@ -12,11 +13,11 @@ from common.testing.grpc import bearer, error_reason, field_violations
 from common.testing.plugin import JwtKeys
 from ticketstore.auth.v1 import auth_pb2, auth_pb2_grpc
 
-Stub = auth_pb2_grpc.AuthServiceStub
+Stub: TypeAlias = "auth_pb2_grpc.AuthServiceAsyncStub"  # the generated stub on a grpc.aio channel
 
 
 async def sign_up(auth: Stub, email: str, password: str = "correct horse") -> auth_pb2.SignUpResponse:
-    return await auth.SignUp(auth_pb2.SignUpRequest(email=email, password=password))  # type: ignore[no-any-return]
+    return await auth.SignUp(auth_pb2.SignUpRequest(email=email, password=password))
 
 
 async def test_sign_up_returns_user_and_a_token_that_works(auth: Stub, jwt_keys: JwtKeys) -> None:

@@ -10,7 +10,7 @@ import httpx
 from common.testing.servers import free_port
 from gateway import export_schema
 from gateway.schema import sdl
-from gateway.tests.conftest import GraphQLClient, Stack
+from gateway.tests.helpers import GraphQLClient, Stack
 
 Clients = Callable[[], GraphQLClient]
 

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from gateway.tests.conftest import (
+from common.testing.poll import eventually
+from gateway.tests.helpers import (
     CANCEL_ORDER,
     ORDER_FIELDS,
     PAY_ORDER,
     GraphQLClient,
     Stack,
     WsClient,
-    wait_for,
 )
 
 TICKET_STATUS = "subscription($id: ID!) { ticketStatus(ticketId: $id) { ticketId status version orderId } }"
@@ -168,12 +168,12 @@ async def test_many_watchers_share_one_nats_subscription_and_leave_cleanly(
         async def one_left() -> bool:
             return hub.subscriber_count == before + 2
 
-        await wait_for(one_left, "the completed subscription to unregister")
+        await eventually(one_left, "the completed subscription to unregister")
 
     async def all_left() -> bool:
         return hub.subscriber_count == before
 
-    await wait_for(all_left, "closed websockets to unregister")
+    await eventually(all_left, "closed websockets to unregister")
 
 
 async def test_only_graphql_transport_ws_is_spoken(ws_connect: Any) -> None:

@@ -1,26 +1,27 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 import pytest_asyncio
 import stripe
 
+from common.clock import ManualClock
 from common.testing.plugin import JwtKeys
+from common.testing.retry import FAST_RETRY
 from common.testing.servers import RunningServer
 from payments_svc.app import PaymentsApp
 from payments_svc.settings import PaymentsSettings
 from payments_svc.stripe_gateway import StripeGateway
-from payments_svc.tests.helpers import FAST_RETRY, ManualClock
+from payments_svc.tests.helpers import StartApp
 from ticketstore.payments.v1 import payments_pb2_grpc
-
-StartApp = Callable[..., Awaitable[PaymentsApp]]
 
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    """Now, moved on by what the test says."""
+    return ManualClock(running=True)
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ async def payments_app(start_app: StartApp) -> PaymentsApp:
 
 
 @pytest_asyncio.fixture
-async def payments(payments_app: PaymentsApp) -> AsyncIterator[payments_pb2_grpc.PaymentsServiceStub]:
+async def payments(payments_app: PaymentsApp) -> AsyncIterator[payments_pb2_grpc.PaymentsServiceAsyncStub]:
     async with grpc.aio.insecure_channel(payments_app.target) as channel:
         yield payments_pb2_grpc.PaymentsServiceStub(channel)
 

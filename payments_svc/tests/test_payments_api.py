@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 import pytest
@@ -14,21 +14,21 @@ import stripe
 
 from common import events
 from common.bus import EventBus
+from common.clock import ManualClock
 from common.ids import new_id
 from common.testing.grpc import bearer, error_reason, field_violations
 from common.testing.plugin import JwtKeys
+from common.testing.poll import eventually
 from common.timestamps import utcnow
 from payments_svc.app import PaymentsApp
 from payments_svc.domain import OrderStatus, PaymentRecord
 from payments_svc.settings import PaymentsSettings
 from payments_svc.stripe_gateway import Intent, StripeGateway
-from payments_svc.tests.conftest import StartApp
 from payments_svc.tests.helpers import (
     VISA,
-    ManualClock,
     OrderSeed,
+    StartApp,
     declining_card,
-    eventually,
     intents_of,
     new_buyer,
     orders_consumed,
@@ -43,7 +43,10 @@ from payments_svc.tests.helpers import (
 from ticketstore.events.v1 import orders_pb2
 from ticketstore.payments.v1 import payments_pb2, payments_pb2_grpc
 
-Stub = payments_pb2_grpc.PaymentsServiceStub
+if TYPE_CHECKING:  # on a grpc.aio channel the generated stub is the async one
+    Stub = payments_pb2_grpc.PaymentsServiceAsyncStub
+else:
+    Stub = payments_pb2_grpc.PaymentsServiceStub
 T = TypeVar("T")
 
 
@@ -175,7 +178,7 @@ async def test_paying_right_after_ordering_waits_for_the_order_to_arrive(
     await eventually(waiting, what="the payment waiting for its order")
     await publish_created(bus, order)  # the order's event arrives while the payment waits for it
     payment = await paying
-    await channel.close()
+    await channel.close(None)
     assert (payment.order_id, payment.amount_cents) == (order.id, 640)
 
 
@@ -197,7 +200,7 @@ async def test_an_order_that_is_not_payable_is_refused(
     expiring = await seed_order(
         bus, payments_app, OrderSeed(buyer.user_id, expires_at=utcnow() + dt.timedelta(minutes=5))
     )
-    clock.shift = dt.timedelta(minutes=5)  # the window closed; the expiry has not cancelled the order yet
+    clock.advance(5 * 60)  # the window closed; the expiry has not cancelled the order yet
 
     answers = {
         name: await pay_error(payments, buyer.token, order.id)

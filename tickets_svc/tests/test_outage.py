@@ -18,10 +18,10 @@ from common.testing.plugin import JwtKeys
 from common.testing.servers import RunningServer
 from tickets_svc.app import TicketsApp
 from tickets_svc.settings import TicketsSettings
-from tickets_svc.tests.conftest import User
-from tickets_svc.tests.test_order_events import (
+from tickets_svc.tests.helpers import (
     AVAILABLE,
     RESERVED,
+    User,
     cancelled,
     consumed,
     created,
