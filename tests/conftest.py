@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,8 +16,9 @@ from tests.client import Client
 ORDER_WINDOW_SECONDS = 60
 
 
-def start_stack(data_dir: Path, order_window: int) -> Stack:
-    """The stack as `make dev` starts it (first-run files, servers, services), on free ports, in test mode."""
+def start_stack(data_dir: Path, order_window: int, extra_env: dict[str, str] | None = None) -> Stack:
+    """The stack as `make dev` starts it (first-run files, servers, services), on free ports, in test mode;
+    `extra_env` adds settings of the services (e.g. the sweep's)."""
     env = {key: value for key, value in os.environ.items()
            if key not in {"MONGO_URL", "NATS_URL", "REDIS_URL", "STRIPE_API_BASE", "JWT_PRIVATE_KEY_FILE",
                           "JWT_PUBLIC_KEY_FILE"}}  # fmt: skip
@@ -25,6 +27,7 @@ def start_stack(data_dir: Path, order_window: int) -> Stack:
         "ORDER_EXPIRATION_SECONDS": str(order_window),
         "GRACE_SECONDS": "1",
         "LOG_LEVEL": "INFO",
+        **(extra_env or {}),
     })  # fmt: skip
     stack = Stack.on_free_ports(data_dir, env)
     stack.prepare()
@@ -33,13 +36,20 @@ def start_stack(data_dir: Path, order_window: int) -> Stack:
     return stack
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"), ORDER_WINDOW_SECONDS)
+@contextlib.contextmanager
+def running_stack(data_dir: Path, order_window: int, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`start_stack`, stopped afterwards."""
+    running = start_stack(data_dir, order_window, extra_env)
     try:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("stack"), ORDER_WINDOW_SECONDS) as running:
+        yield running
 
 
 @pytest_asyncio.fixture

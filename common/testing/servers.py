@@ -98,6 +98,15 @@ class RunningServer:
         if self.cleanup_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the server hangs with its connections open and answers nothing, as a stuck server does."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crash would; data stays for a restart."""
         if self.process.poll() is None:

@@ -7,12 +7,13 @@ import pytest
 import pytest_asyncio
 import stripe
 
+from common.bus import EventBus
 from common.testing.plugin import JwtKeys
 from common.testing.servers import RunningServer
 from payments_svc.app import PaymentsApp
 from payments_svc.settings import PaymentsSettings
 from payments_svc.stripe_gateway import StripeGateway
-from payments_svc.tests.helpers import FAST_RETRY, ManualClock
+from payments_svc.tests.helpers import FAST_RETRY, ManualClock, OrdersStandIn
 from ticketstore.payments.v1 import payments_pb2_grpc
 
 StartApp = Callable[..., Awaitable[PaymentsApp]]
@@ -43,12 +44,24 @@ def payments_settings(
         payment_lease_wait_seconds=10,
         order_arrival_wait_seconds=0.5,
         refund_lease_wait_seconds=0.2,
+        payment_verdict_wait_seconds=3,
     )
 
 
 @pytest_asyncio.fixture
-async def start_app(payments_settings: PaymentsSettings, clock: ManualClock) -> AsyncIterator[StartApp]:
-    """Starts a PaymentsApp (optionally with another Stripe gateway or settings); stops them all afterwards."""
+async def orders_svc(bus: EventBus) -> OrdersStandIn:
+    """orders_svc's verdict on every payment (by default: the order completes), so CreatePayment can answer."""
+    stand_in = OrdersStandIn(bus)
+    await stand_in.start()
+    return stand_in
+
+
+@pytest_asyncio.fixture
+async def start_app(
+    payments_settings: PaymentsSettings, clock: ManualClock, orders_svc: OrdersStandIn
+) -> AsyncIterator[StartApp]:
+    """Starts a PaymentsApp (optionally with another Stripe gateway or settings), with orders_svc's stand-in;
+    stops them all afterwards."""
     apps: list[PaymentsApp] = []
 
     async def start(gateway: StripeGateway | None = None, **overrides: object) -> PaymentsApp:

@@ -19,7 +19,7 @@ from common.testing.grpc import bearer, error_reason, field_violations
 from common.testing.plugin import JwtKeys
 from common.timestamps import utcnow
 from payments_svc.app import PaymentsApp
-from payments_svc.domain import OrderStatus, PaymentRecord
+from payments_svc.domain import CANCELLED_REFUNDED, NOT_CONFIRMED, OrderStatus, PaymentRecord
 from payments_svc.settings import PaymentsSettings
 from payments_svc.stripe_gateway import Intent, StripeGateway
 from payments_svc.tests.conftest import StartApp
@@ -27,6 +27,7 @@ from payments_svc.tests.helpers import (
     VISA,
     ManualClock,
     OrderSeed,
+    OrdersStandIn,
     declining_card,
     eventually,
     intents_of,
@@ -359,20 +360,59 @@ async def test_a_request_that_loses_the_intent_race_uses_the_winners_intent_and_
 # --- charges that outlive their order ---
 
 
-async def test_a_charge_for_an_order_cancelled_afterwards_is_refunded(
-    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+async def test_a_charge_whose_order_expired_first_at_orders_svc_is_refunded_and_answered_conflict(
+    payments: Stub,
+    payments_app: PaymentsApp,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+    orders_svc: OrdersStandIn,
 ) -> None:
+    orders_svc.verdict = "cancel"  # the expiry reached orders_svc before the payment did
     buyer = new_buyer(jwt_keys)
     order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=2100))
-    payment = await pay(payments, buyer.token, order.id)
 
-    await publish_cancelled(bus, order)
+    error = await pay_error(payments, buyer.token, order.id)
 
-    stored = await eventually(lambda: refunded_payment(payments_app, order.id), what="the payment marked refunded")
-    refunds = await refunds_of(stripe_api, payment.stripe_id)
+    assert (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, CANCELLED_REFUNDED)
+    stored = await refunded_payment(payments_app, order.id)
+    assert stored is not None
+    refunds = await refunds_of(stripe_api, stored.stripe_id)
     assert [(r.id, r.amount, r.status) for r in refunds] == [(stored.refund_id, 2100, "succeeded")]
-    await eventually(lambda: orders_consumed(bus))
-    assert len(await refunds_of(stripe_api, payment.stripe_id)) == 1
+    await eventually(lambda: orders_consumed(bus))  # the listener saw the cancellation too: still one refund
+    assert len(await refunds_of(stripe_api, stored.stripe_id)) == 1
+
+
+@pytest.mark.parametrize("late_verdict", ["complete", "cancel"])
+async def test_without_a_verdict_in_time_the_answer_is_conflict_and_the_late_verdict_settles_it(
+    late_verdict: str,
+    payments: Stub,
+    payments_app: PaymentsApp,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+    orders_svc: OrdersStandIn,
+) -> None:
+    orders_svc.verdict = None  # orders_svc (or NATS) is away: nobody says whether the payment won
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=900))
+
+    error = await pay_error(payments, buyer.token, order.id)
+
+    assert (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, NOT_CONFIRMED)  # not "paid"
+    stored = await payments_app.store.payment_by_order(order.id)
+    assert stored is not None and not stored.refunded  # recorded: the late verdict decides its fate
+    if late_verdict == "complete":
+        await publish_completed(bus, order)
+        await replica_at(payments_app, order.id, 1, OrderStatus.COMPLETE)
+        got = await payments.GetPayment(payments_pb2.GetPaymentRequest(order_id=order.id), metadata=bearer(buyer.token))
+        assert got.payment.stripe_id == stored.stripe_id
+        await eventually(lambda: orders_consumed(bus))
+        assert await refunds_of(stripe_api, stored.stripe_id) == []
+    else:
+        await publish_cancelled(bus, order)
+        refunded = await eventually(lambda: refunded_payment(payments_app, order.id), what="the refund")
+        assert [r.amount for r in await refunds_of(stripe_api, refunded.stripe_id)] == [900]
 
 
 async def test_a_cancellation_during_a_payment_in_progress_is_refunded_once_the_payment_ends(
@@ -382,11 +422,15 @@ async def test_a_cancellation_during_a_payment_in_progress_is_refunded_once_the_
     jwt_keys: JwtKeys,
     stripe_api: stripe.StripeClient,
     caplog: pytest.LogCaptureFixture,
+    orders_svc: OrdersStandIn,
 ) -> None:
     caplog.set_level(logging.INFO, logger="payments_svc.listeners")
+    orders_svc.verdict = None  # the order is still CREATED when its cancellation arrives
     buyer = new_buyer(jwt_keys)
     order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=1234))
-    payment = await pay(payments, buyer.token, order.id)
+    assert (await pay_error(payments, buyer.token, order.id)).details() == NOT_CONFIRMED
+    payment = await payments_app.store.payment_by_order(order.id)
+    assert payment is not None
     now = utcnow()
     held_until = now + dt.timedelta(minutes=5)
     assert await payments_app.store.claim_lease(order.id, "busy-payer", now, held_until, create=False)
@@ -435,7 +479,7 @@ async def test_a_charge_that_finds_its_order_cancelled_is_refunded_at_once(
         error = await pay_error(Stub(channel), buyer.token, gateway.order.id)
 
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
-    assert error.details() == "order was cancelled; the charge was refunded"
+    assert error.details() == CANCELLED_REFUNDED
     stored = await app.store.payment_by_order(gateway.order.id)
     assert stored is not None and stored.refunded and stored.refund_id
     assert [(r.id, r.amount) for r in await refunds_of(stripe_api, stored.stripe_id)] == [(stored.refund_id, 3300)]
