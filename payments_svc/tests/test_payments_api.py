@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Awaitable
@@ -573,3 +574,54 @@ async def test_a_cancellation_that_overtakes_its_creation_ends_cancelled(
     )
     await eventually(lambda: orders_consumed(bus))
     assert await payments_app.store.order(order.id) == copy
+
+
+class ProcessingUntilSettled(StripeGateway):
+    """The real emulator, which settles every card charge at once; until `settled`, this Stripe says the charge is
+    still `processing` (as a bank debit is for days), so the intent succeeds after the order was cancelled."""
+
+    settled = False
+
+    async def confirm(self, intent_id: str, payment_method: str, idempotency_key: str) -> Intent:
+        return self._as_seen(await super().confirm(intent_id, payment_method, idempotency_key))
+
+    async def retrieve(self, intent_id: str) -> Intent | None:
+        intent = await super().retrieve(intent_id)
+        return None if intent is None else self._as_seen(intent)
+
+    def _as_seen(self, intent: Intent) -> Intent:
+        if intent.status == "succeeded" and not self.settled:
+            return dataclasses.replace(intent, status="processing")
+        return intent
+
+
+async def test_a_processing_charge_that_succeeds_after_the_cancellation_is_refunded(
+    start_app: StartApp,
+    payments_settings: PaymentsSettings,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+) -> None:
+    gateway = ProcessingUntilSettled.from_settings(payments_settings)
+    app = await start_app(gateway)
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, app, OrderSeed(buyer.user_id, price_cents=4400))
+    async with grpc.aio.insecure_channel(app.target) as channel:
+        still = await pay_error(Stub(channel), buyer.token, order.id)
+    assert "still processing" in (still.details() or "")
+
+    await publish_cancelled(bus, order)  # the window closes while the bank has not settled the charge
+
+    async def looked_again() -> bool:
+        return app.runtime.consumers[0].stats.retried >= 3  # not acknowledged as settled: looked at again and again
+
+    await eventually(looked_again, what="order.cancelled redelivered while the intent is processing")
+    [charged] = succeeded(await intents_of(stripe_api, order.id))
+    assert await refunds_of(stripe_api, charged) == []
+    gateway.settled = True  # the charge succeeds, after the cancellation
+
+    stored = await eventually(lambda: refunded_payment(app, order.id), what="the late charge recorded and refunded")
+    assert stored.stripe_id == charged
+    assert [r.amount for r in await refunds_of(stripe_api, charged)] == [4400]
+    await eventually(lambda: orders_consumed(bus))
+    assert (await bus.js.stream_info(events.DEAD_LETTERS.name)).state.messages == 0
