@@ -14,6 +14,7 @@ from common.devstack import Stack
 from tests.client import Client
 
 ORDER_WINDOW_SECONDS = 60
+WEB_DIST = Path(__file__).resolve().parents[1] / "web" / "dist"  # built by `make web`; the gateway serves it at /
 
 
 def start_stack(data_dir: Path, order_window: int, extra_env: dict[str, str] | None = None) -> Stack:
@@ -27,6 +28,7 @@ def start_stack(data_dir: Path, order_window: int, extra_env: dict[str, str] | N
         "ORDER_EXPIRATION_SECONDS": str(order_window),
         "GRACE_SECONDS": "1",
         "LOG_LEVEL": "INFO",
+        "WEB_DIST_DIR": str(WEB_DIST),
         **(extra_env or {}),
     })  # fmt: skip
     stack = Stack.on_free_ports(data_dir, env)
