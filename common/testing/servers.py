@@ -213,3 +213,20 @@ def restart(server: RunningServer) -> RunningServer:
     with contextlib.suppress(Exception):
         server.kill()
     return starters[server.name](server.data_dir, server.port, cleanup_dir=server.cleanup_dir)
+
+
+@dataclass
+class Restartable:
+    """A server a test stops and starts again on the same port and data (an outage); `current` is the live one."""
+
+    current: RunningServer
+
+    @property
+    def url(self) -> str:
+        return self.current.url
+
+    def stop(self) -> None:
+        self.current.stop()
+
+    def restart(self) -> None:
+        self.current = restart(self.current)

@@ -7,7 +7,7 @@ import pytest
 import pytest_asyncio
 import stripe
 
-from common.bus import EventBus
+from common.bus import EventBus, RetryPolicy
 from common.testing.plugin import JwtKeys
 from common.testing.servers import RunningServer
 from payments_svc.app import PaymentsApp
@@ -64,9 +64,11 @@ async def start_app(
     stops them all afterwards."""
     apps: list[PaymentsApp] = []
 
-    async def start(gateway: StripeGateway | None = None, **overrides: object) -> PaymentsApp:
+    async def start(
+        gateway: StripeGateway | None = None, retry: RetryPolicy = FAST_RETRY, **overrides: object
+    ) -> PaymentsApp:
         settings = payments_settings.model_copy(update=overrides) if overrides else payments_settings
-        app = PaymentsApp(settings, retry=FAST_RETRY, clock=clock, stripe=gateway)
+        app = PaymentsApp(settings, retry=retry, clock=clock, stripe=gateway)
         await app.start()
         apps.append(app)
         return app
