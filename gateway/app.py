@@ -12,6 +12,7 @@ import uvicorn
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from common import metrics
 from gateway.asgi import GraphQLView, create_app
 from gateway.clients import Backends
 from gateway.context import GatewayContext
@@ -40,6 +41,7 @@ class GatewayApp:
         self.settings = settings
         self.sessions = Sessions(settings)
         self.hub = LiveHub(settings.nats_url, settings.subscriber_queue_size)
+        metrics.LIVE_SUBSCRIPTIONS.set_function(lambda: self.hub.subscriber_count)
         self.schema = build_schema(settings)
         self.documents = Documents(
             load_manifest(settings.persisted_documents_file),
