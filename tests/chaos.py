@@ -9,12 +9,13 @@ Seeded: the seed is printed; `CHAOS_SEED=<seed> make chaos` replays the same sch
 (timing on a busy machine still varies). The Stripe emulator is only frozen, never killed: it keeps its state in
 memory, and a real Stripe never forgets a charge.
 
-    CHAOS_SEED, CHAOS_SECONDS (fault phase, default 150), CHAOS_BUYERS (16), CHAOS_OUTAGE_SECONDS (30)
+    CHAOS_SEED, CHAOS_SECONDS (fault phase, default 270), CHAOS_BUYERS (16), CHAOS_OUTAGE_SECONDS (30)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import sys
@@ -71,7 +72,8 @@ class Report:
             f"chaos seed={self.seed}: {c['orders']} orders ({c['complete']} COMPLETE, {c['cancelled']} CANCELLED: "
             f"{c['cancel_answers']} cancelled by the buyer, the rest expired or refused), {c['pay_attempts']} "
             f"purchases tried ({c['paid_answers']} answered paid, {c['refunded_answers']} refunded, "
-            f"{c['pay_other']} other answers), {c['kills']} SIGKILLs, outages: "
+            f"{c['pay_other']} other answers), {c['order_refused']} orders refused or failed, {c['kills']} SIGKILLs, "
+            "outages: "
             + ", ".join(
                 f"{name} {how} {c[f'outage_{name}_{how}']}" for name in SERVERS for how in ("stopped", "frozen")
             )
@@ -92,12 +94,13 @@ async def run(data_dir: Path, config: Config) -> Report:
         await stack.wait_healthy(timeout=120)
         clients = [Client(gateway_url(stack)) for _ in range(config.buyers + 1)]
         try:
-            seller, buyers = clients[0], clients[1:]
             for client in clients:
                 await client.sign_up(f"chaos-{uuid.uuid4().hex[:10]}@example.com")
-            tickets = [await _list_ticket(seller, i) for i in range(max(2, config.buyers * 2 // 3))]
+            market = Market(clients[0], [])
+            for _ in range(max(2, config.buyers * 2 // 3)):  # fewer tickets than buyers: they compete for some
+                await market.list_one()
             deadline = time.monotonic() + config.fault_seconds
-            shoppers = [_shop(buyer, tickets, random.Random(rng.random()), deadline, report) for buyer in buyers]
+            shoppers = [_shop(buyer, market, random.Random(rng.random()), deadline, report) for buyer in clients[1:]]
             await asyncio.gather(_faults(stack, rng, deadline, config, report), *shoppers)
         finally:
             for client in clients:
@@ -112,15 +115,32 @@ async def run(data_dir: Path, config: Config) -> Report:
     return report
 
 
-async def _list_ticket(seller: Client, index: int) -> str:
-    return str((await seller.execute(CREATE_TICKET, {"t": f"Chaos {index}", "p": 1000 + index}))["createTicket"]["id"])
+@dataclass
+class Market:
+    """The tickets on sale: a sold one is replaced by a new listing, so buyers never run out."""
+
+    seller: Client
+    tickets: list[str]
+    listed: int = 0
+
+    async def list_one(self) -> None:
+        self.listed += 1
+        data = await self.seller.execute(CREATE_TICKET, {"t": f"Chaos {self.listed}", "p": 1000 + self.listed})
+        self.tickets.append(str(data["createTicket"]["id"]))
+
+    async def sold(self, ticket_id: str) -> None:
+        if ticket_id in self.tickets:
+            self.tickets.remove(ticket_id)
+            with contextlib.suppress(*FAILED):  # best effort while things break
+                await self.list_one()
 
 
-async def _shop(buyer: Client, tickets: list[str], rng: random.Random, deadline: float, report: Report) -> None:
+async def _shop(buyer: Client, market: Market, rng: random.Random, deadline: float, report: Report) -> None:
     """One buyer: order a ticket, then pay (most often), cancel, or let the window close; again until the end."""
     while time.monotonic() < deadline:
+        ticket_id = rng.choice(market.tickets)
         try:
-            order_id = (await buyer.execute(CREATE_ORDER, {"id": rng.choice(tickets)}))["createOrder"]["id"]
+            order_id = (await buyer.execute(CREATE_ORDER, {"id": ticket_id}))["createOrder"]["id"]
         except FAILED:
             report.counts["order_refused"] += 1
             await asyncio.sleep(rng.uniform(0.2, 1.0))
@@ -128,7 +148,8 @@ async def _shop(buyer: Client, tickets: list[str], rng: random.Random, deadline:
         choice = rng.random()
         await asyncio.sleep(rng.uniform(0, 1.5))
         if choice < 0.6:
-            await _pay(buyer, order_id, report)
+            if await _pay(buyer, order_id, report):
+                await market.sold(ticket_id)
         elif choice < 0.8:
             await _cancel(buyer, order_id, report)
         else:
@@ -136,7 +157,8 @@ async def _shop(buyer: Client, tickets: list[str], rng: random.Random, deadline:
             await asyncio.sleep(WINDOW_SECONDS)
 
 
-async def _pay(buyer: Client, order_id: str, report: Report) -> None:
+async def _pay(buyer: Client, order_id: str, report: Report) -> bool:
+    """True when the answer was a Payment."""
     report.counts["pay_attempts"] += 1
     try:
         answer = await buyer.execute(PAY, {"id": order_id, "pm": "pm_card_visa"})
@@ -146,13 +168,14 @@ async def _pay(buyer: Client, order_id: str, report: Report) -> None:
             report.claims[order_id] = "CANCELLED"
         else:
             report.counts["pay_other"] += 1
-        return
+        return False
     except FAILED:
         report.counts["pay_other"] += 1
-        return
+        return False
     assert answer["payOrder"]["orderId"] == order_id
     report.counts["paid_answers"] += 1
     report.claims[order_id] = "COMPLETE"
+    return True
 
 
 async def _cancel(buyer: Client, order_id: str, report: Report) -> None:
@@ -170,12 +193,14 @@ async def _faults(stack: Stack, rng: random.Random, deadline: float, config: Con
     """Each server out once per round (stopped or frozen; Stripe only frozen) in a seeded order, while services
     and the gateway are SIGKILLed at random moments and started again a moment later."""
     kills = asyncio.ensure_future(_kills(stack, rng, deadline, report))
+    stopped = {name: rng.random() < 0.5 for name in SERVERS}  # then alternating: both kinds in two rounds
     try:
         while time.monotonic() < deadline:
             for name in rng.sample(SERVERS, len(SERVERS)):
                 if time.monotonic() >= deadline:
                     break
-                how = "frozen" if name == "stripe" or rng.random() < 0.5 else "stopped"
+                how = "stopped" if stopped[name] and name != "stripe" else "frozen"
+                stopped[name] = not stopped[name]
                 report.counts[f"outage_{name}_{how}"] += 1
                 say(f"{name} {how} for {config.outage_seconds:.0f} s")
                 await asyncio.to_thread(stack.server(name).freeze if how == "frozen" else stack.server(name).kill)
@@ -239,7 +264,7 @@ def config_from_env(defaults: dict[str, Any]) -> Config:
 
 
 def main() -> int:
-    config = config_from_env({"fault_seconds": 150, "buyers": 16, "outage_seconds": 30})
+    config = config_from_env({"fault_seconds": 270, "buyers": 16, "outage_seconds": 30})  # two rounds of outages
     with tempfile.TemporaryDirectory(prefix="chaos-") as data_dir:
         report = asyncio.run(run(Path(data_dir), config))
     return 0 if not report.problems else 1

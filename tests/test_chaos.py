@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_a_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
-    config = config_from_env({"fault_seconds": 42, "buyers": 6, "outage_seconds": 11})
+    config = config_from_env({"fault_seconds": 34, "buyers": 6, "outage_seconds": 11})
 
     report = await run(tmp_path, config)
 
