@@ -110,6 +110,7 @@ async def run(data_dir: Path, config: Config) -> Report:
         final = await audit.settle(stack, config.settle_seconds)
     _judge(report, final)
     say(report.summary())
+    say(f"other answers to payOrder: { {k: v for k, v in report.counts.items() if k.startswith('pay_other_')} }")
     for problem in report.problems[:50]:
         say(f"PROBLEM {problem}")
     return report
@@ -168,6 +169,7 @@ async def _pay(buyer: Client, order_id: str, report: Report) -> bool:
             report.claims[order_id] = "CANCELLED"
         else:
             report.counts["pay_other"] += 1
+            report.counts[f"pay_other_{error.code or 'error'}"] += 1
         return False
     except FAILED:
         report.counts["pay_other"] += 1
