@@ -9,16 +9,13 @@ import pytest_asyncio
 
 from common.devstack import Stack
 from tests.client import Client
-from tests.helpers import ORDER_WINDOW_SECONDS, start_stack
+from tests.helpers import ORDER_WINDOW_SECONDS, running_stack
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"), ORDER_WINDOW_SECONDS)
-    try:
+    with running_stack(tmp_path_factory.mktemp("stack"), ORDER_WINDOW_SECONDS) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest_asyncio.fixture

@@ -3,8 +3,10 @@ the tests send, and users and tickets made through the gateway."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,16 @@ def start_stack(data_dir: Path, order_window: int, extra_env: dict[str, str] | N
     stack.start_infrastructure()
     stack.start_services()
     return stack
+
+
+@contextlib.contextmanager
+def running_stack(data_dir: Path, order_window: int, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`start_stack`, stopped afterwards."""
+    running = start_stack(data_dir, order_window, extra_env)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def gateway_url(stack: Stack) -> str:

@@ -1,6 +1,7 @@
 """The pytest plugin every test suite uses (`-p common.testing.plugin` in pyproject): real servers on free ports.
 
 - `mongo_server` (session) + `mongo_db`: a fresh database name per test on one nx-27017 server.
+- `own_mongo`: a MongoDB-wire server of one test only, which it may stop and restart (outage tests).
 - `nats_server`, `redis_server`: a fresh server per test (each starts in well under a second), so durable
   consumers and streams never leak between tests.
 - `stripe_server` (session): localstripe.
@@ -104,6 +105,14 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.R
 def mongo_db() -> str:
     """A database name no other test uses."""
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def own_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Restartable]:
+    """The session's shared server must never go down: an outage test stops and restarts this one."""
+    server = servers.Restartable(servers.start_mongo(tmp_path_factory.mktemp("own-mongo")))  # data kept across stops
+    yield server
+    server.stop()
 
 
 @pytest.fixture

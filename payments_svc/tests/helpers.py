@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import stripe
+from nats.aio.msg import Msg
 
 from common import events
 from common.bus import EventBus
@@ -84,6 +85,28 @@ async def seed_order(bus: EventBus, app: PaymentsApp, order: OrderSeed) -> Order
     await publish_created(bus, order)
     await replica_at(app, order.id, 0, OrderStatus.CREATED)
     return order
+
+
+class OrdersStandIn:
+    """Stands in for orders_svc, the arbiter of an order's fate: answers each payment.created with `verdict` as
+    version 1 of the order (the tests' orders are paid at version 0): "complete" (the payment won), "cancel" (the
+    expiry won first) or None (orders_svc or NATS away: no verdict). A verdict that finds the replica already at
+    version 1 (a test's own cancellation) is a duplicate there, as a second decision of orders_svc could never be."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self.verdict: str | None = "complete"
+
+    async def start(self) -> None:
+        await self._bus.client.subscribe(events.PAYMENT_CREATED, cb=self._on_payment)
+
+    async def _on_payment(self, message: Msg) -> None:
+        payment = payments_pb2.PaymentCreated.FromString(message.data)
+        order = OrderSeed(user_id="", id=payment.order_id)
+        if self.verdict == "complete":
+            await publish_completed(self._bus, order)
+        elif self.verdict == "cancel":
+            await publish_cancelled(self._bus, order)
 
 
 async def payment_events(bus: EventBus) -> list[payments_pb2.PaymentCreated]:
