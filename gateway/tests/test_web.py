@@ -134,9 +134,10 @@ def test_the_content_security_policy_allows_stripe_js_and_nothing_else() -> None
     assert "script-src 'self' http://127.0.0.1:12111;" in emulator
     assert "frame-src http://127.0.0.1:12111;" in emulator
     assert "connect-src 'self' http://127.0.0.1:12111;" in emulator
-    # GraphiQL's page: the same, plus styles from the page itself (never scripts).
+    # GraphiQL's page: the same, plus inline styles and data: images (never scripts).
     graphiql = graphiql_security_policy("https://js.stripe.com/v3/")
-    assert graphiql == content_security_policy("https://js.stripe.com/v3/") + "; style-src 'self' 'unsafe-inline'"
+    extra = "; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+    assert graphiql == content_security_policy("https://js.stripe.com/v3/") + extra
 
 
 async def test_production_sends_security_headers_and_hides_developer_tools(
@@ -181,7 +182,7 @@ async def test_production_sends_security_headers_and_hides_developer_tools(
     async with httpx.AsyncClient(base_url=tools.url) as client:
         graphiql = await client.get("/graphql", headers=HTML)
         assert (graphiql.status_code, graphiql.text) == (200, GRAPHIQL)
-        # GraphiQL's page alone may use inline styles (its editor needs them); everything else keeps the policy.
+        # GraphiQL's page alone may use inline styles and data: images (its editor); everything else keeps the policy.
         stripe = "https://js.stripe.com/v3/"
         assert graphiql.headers.get_list("content-security-policy") == [graphiql_security_policy(stripe)]
         assert (await client.get("/", headers=HTML)).headers["content-security-policy"] == content_security_policy(

@@ -77,15 +77,19 @@ class Traffic:
         ]
 
 
-async def run(page: Page, document: str) -> str:
-    """Replaces the operation in GraphiQL's editor, runs it, and returns the response panel's text once it has one."""
-    editor = page.locator(".graphiql-query-editor .monaco-editor").first
-    await editor.click()
+async def write(page: Page, document: str) -> None:
+    """Replaces the operation in GraphiQL's editor."""
+    await page.locator(".graphiql-query-editor .monaco-editor").first.click()
     await page.keyboard.press("ControlOrMeta+A")
     await page.keyboard.press("Delete")
     await page.keyboard.insert_text(document)  # as a paste: no auto-closed brackets
     # GraphiQL reads the operation's type (query, or subscription: websocket) 100 ms after the last edit.
     await page.wait_for_timeout(400)
+
+
+async def run(page: Page, document: str) -> str:
+    """Writes the operation, runs it, and returns the response panel's text once it has one."""
+    await write(page, document)
     response = page.locator(".graphiql-response")
     before = await response.inner_text()
     await page.get_by_role("button", name=re.compile("Execute query")).click()
@@ -102,6 +106,8 @@ async def test_graphiql_runs_the_tour_from_our_own_origin_only(gateway: str, use
     await expect(page).to_have_title(re.compile("GraphiQL"))
     await page.get_by_role("button", name=re.compile("GraphiQL Explorer")).click()  # the explorer plugin
     await expect(page.locator(".graphiql-plugin")).to_contain_text("tickets")  # built from the schema
+    await write(page, "{ noSuchField }")  # validated against the schema: an error squiggle (a data: image)
+    await expect(page.locator(".graphiql-query-editor .squiggly-error").first).to_be_attached()
 
     email = f"graphiql-{uuid.uuid4().hex[:8]}@example.com"
     signed_up = await run(
