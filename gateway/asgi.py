@@ -4,7 +4,8 @@ client and its run-time settings. Only what is ours is here: the request context
 included.
 
 `/graphql`: queries and mutations by POST; subscriptions over `graphql-transport-ws` only (the legacy `graphql-ws`
-protocol is not offered: CVE-2026-35523); GET with `Accept: text/html` serves GraphiQL (unless disabled).
+protocol is not offered: CVE-2026-35523); GET with `Accept: text/html` serves GraphiQL (unless disabled), the page
+that the web client's build makes of the `graphiql` npm packages (gateway.web.graphiql_page), never a CDN.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from gateway.context import GatewayContext
 from gateway.documents import Documents
 from gateway.errors import ApiError, Code
 from gateway.settings import GatewaySettings
-from gateway.web import NO_CACHE, SecurityHeaders, WebClient, client_config
+from gateway.web import NO_CACHE, SecurityHeaders, WebClient, client_config, graphiql_page
 
 if TYPE_CHECKING:
     from cross_web import AsyncHTTPRequestAdapter  # the type of Strawberry's own hook argument
@@ -86,6 +87,7 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             allowed_origins=settings.ws_allowed_origins,
         )
         self.documents = documents
+        self.web_dist_dir = settings.web_dist_dir
         self._make_context = make_context
         self._on_connect = on_connect
 
@@ -97,6 +99,9 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             return await super().__call__(scope, receive, send)
         finally:
             metrics.WEBSOCKETS.dec()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page(self.web_dist_dir)  # ours, not Strawberry's page (which loads GraphiQL from a CDN)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GatewayContext:
         return self._make_context(request, response if isinstance(response, Response) else None)
