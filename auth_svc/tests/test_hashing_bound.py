@@ -14,27 +14,14 @@ from pymongo import AsyncMongoClient
 from auth_svc.app import AuthApp
 from auth_svc.settings import AuthSettings
 from common.testing.grpc import error_reason, status_of
-from common.testing.plugin import JwtKeys
 from common.testing.servers import RunningServer
 from ticketstore.auth.v1 import auth_pb2, auth_pb2_grpc
 
 
 @pytest_asyncio.fixture
-async def narrow_auth(
-    mongo_server: RunningServer, mongo_db: str, jwt_keys: JwtKeys
-) -> AsyncIterator[auth_pb2_grpc.AuthServiceStub]:
+async def narrow_auth(auth_settings: AuthSettings) -> AsyncIterator[auth_pb2_grpc.AuthServiceStub]:
     """auth_svc allowed one hash at a time, waiting at most 50 ms for it."""
-    settings = AuthSettings(
-        environment="test",
-        grpc_port=0,
-        mongo_url=mongo_server.url,
-        mongo_db=mongo_db,
-        jwt_private_key_file=jwt_keys.private_key_file,
-        jwt_public_key_file=jwt_keys.public_key_file,
-        hash_concurrency=1,
-        hash_queue_seconds=0.05,
-    )
-    app = AuthApp(settings)
+    app = AuthApp(auth_settings.model_copy(update={"hash_concurrency": 1, "hash_queue_seconds": 0.05}))
     await app.start()
     try:
         async with grpc.aio.insecure_channel(app.target) as channel:
