@@ -66,6 +66,7 @@ async def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     nats = servers.start_nats(tmp_path_factory.mktemp("gateway-nats"), cleanup_dir=True)
+    redis = servers.start_redis(tmp_path_factory.mktemp("gateway-redis"), cleanup_dir=True)
     suffix = uuid.uuid4().hex[:8]
     common: dict[str, Any] = {
         "environment": "test",
@@ -96,6 +97,10 @@ async def stack(
             "orders_grpc_target": services["orders"].target,
             "payments_grpc_target": services["payments"].target,
             "nats_url": nats.url,
+            "redis_url": redis.url,
+            "jwt_public_key_file": jwt_keys.public_key_file,
+            # Every test signs in from 127.0.0.1: the per-address failure limit is tested on gateways of its own.
+            "failed_sign_ins_per_address": "10000/15 minutes",
             "graceful_shutdown_seconds": 1,
         }
         gateway = GatewayApp(GatewaySettings(**gateway_settings))
@@ -110,6 +115,7 @@ async def stack(
             with contextlib.suppress(Exception):
                 await app.stop()
         nats.stop()
+        redis.stop()
 
 
 @pytest_asyncio.fixture
