@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-
 from gateway.app import GatewayApp
 from gateway.tests.conftest import SIGN_IN, SIGN_UP, GraphQLClient, unique_email
 
@@ -123,5 +122,3 @@ async def test_create_order_with_a_forged_token_counts_for_nobody(
     client = await gateway_client(start_gateway, clients, create_orders_per_user="1/minute")
     client.token = "not.a.token"
     assert error_code(await client.execute(CREATE_ORDER, {"ticketId": UNKNOWN_ID})) == "UNAUTHENTICATED"
-
-
