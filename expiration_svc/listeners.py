@@ -6,8 +6,8 @@ idempotent.
 
 from __future__ import annotations
 
-from common import events
 from common.bus import Delivery, Handlers, Outcome
+from common.order_events import order_event_handlers
 from expiration_svc.domain import due_ms
 from expiration_svc.operations import Timers
 from ticketstore.events.v1 import orders_pb2
@@ -18,12 +18,7 @@ class Listeners:
         self._timers = timers
 
     def handlers(self) -> Handlers:
-        return (
-            Handlers()
-            .on(events.ORDER_CREATED, self.on_order_created)
-            .on(events.ORDER_CANCELLED, self.on_order_cancelled)
-            .on(events.ORDER_COMPLETED, self.on_order_completed)
-        )
+        return order_event_handlers(self)
 
     async def on_order_created(self, message: orders_pb2.OrderCreated, delivery: Delivery) -> Outcome:
         return await self._timers.start(message.order_id, due_ms(message.expire_time))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from common import events
 from common.bus import Delivery, Handlers, Outcome
+from common.order_events import order_event_handlers
 from payments_svc import messages
 from payments_svc.operations import LeaseBusy, Payments
 from ticketstore.events.v1 import orders_pb2
@@ -18,12 +18,7 @@ class Listeners:
         self._payments = payments
 
     def handlers(self) -> Handlers:
-        return (
-            Handlers()
-            .on(events.ORDER_CREATED, self.on_order_created)
-            .on(events.ORDER_CANCELLED, self.on_order_cancelled)
-            .on(events.ORDER_COMPLETED, self.on_order_completed)
-        )
+        return order_event_handlers(self)
 
     async def on_order_created(self, message: orders_pb2.OrderCreated, delivery: Delivery) -> Outcome:
         return await self._payments.order_created(message.order_id, message.version, messages.order_fields(message))

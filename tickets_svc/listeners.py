@@ -4,8 +4,8 @@ each order event applies once and in order: an `order.cancelled` that overtakes 
 
 from __future__ import annotations
 
-from common import events
 from common.bus import Delivery, Handlers, Outcome
+from common.order_events import order_event_handlers
 from tickets_svc.operations import Tickets
 from ticketstore.events.v1 import orders_pb2
 
@@ -15,12 +15,7 @@ class Listeners:
         self._tickets = tickets
 
     def handlers(self) -> Handlers:
-        return (
-            Handlers()
-            .on(events.ORDER_CREATED, self.on_order_created)
-            .on(events.ORDER_CANCELLED, self.on_order_cancelled)
-            .on(events.ORDER_COMPLETED, self.on_order_completed)
-        )
+        return order_event_handlers(self)
 
     async def on_order_created(self, message: orders_pb2.OrderCreated, delivery: Delivery) -> Outcome:
         return await self._tickets.order_created(message.order_id, message.ticket_id, message.version)
