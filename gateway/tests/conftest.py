@@ -82,7 +82,9 @@ async def stack(
             AuthSettings(**common, mongo_db=f"gw_auth_{suffix}", jwt_private_key_file=jwt_keys.private_key_file)
         )
         services["tickets"] = TicketsApp(TicketsSettings(**common, mongo_db=f"gw_tickets_{suffix}"), retry=FAST_RETRY)
-        services["orders"] = OrdersApp(OrdersSettings(**common, mongo_db=f"gw_orders_{suffix}"), retry=FAST_RETRY)
+        services["orders"] = OrdersApp(  # one buyer orders 50 tickets in the batching test
+            OrdersSettings(**common, mongo_db=f"gw_orders_{suffix}", max_active_orders_per_buyer=100), retry=FAST_RETRY
+        )
         services["payments"] = PaymentsApp(
             PaymentsSettings(**common, mongo_db=f"gw_payments_{suffix}", stripe_api_base=stripe_server.url),
             retry=FAST_RETRY,
@@ -101,6 +103,7 @@ async def stack(
             "jwt_public_key_file": jwt_keys.public_key_file,
             # Every test signs in from 127.0.0.1: the per-address failure limit is tested on gateways of its own.
             "failed_sign_ins_per_address": "10000/15 minutes",
+            "create_orders_per_user": "1000/minute",
             "graceful_shutdown_seconds": 1,
         }
         gateway = GatewayApp(GatewaySettings(**gateway_settings))
