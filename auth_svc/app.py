@@ -19,8 +19,8 @@ SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 
 class AuthApp(RuntimeApp):
     def __init__(self, settings: AuthSettings, *, clock: Clock | None = None) -> None:
-        self.runtime = Runtime("auth_svc", settings, use_bus=False)  # auth publishes no events
-        self.store = UserStore(self.runtime.mongo, settings.mongo_db)
+        self.runtime = Runtime("auth_svc", settings)
+        self.store = UserStore(self.runtime.mongo, settings.mongo_db, lambda: self.runtime.outbox)
         issuer = load_issuer(
             settings.jwt_private_key_file, dt.timedelta(seconds=settings.token_ttl_seconds), is_prod=settings.is_prod
         )

@@ -174,11 +174,20 @@ class Mutation:
             raise
         return _start_session(info, reply)
 
-    @strawberry.mutation(description="Clears the session cookie. Always true.")
-    def sign_out(self, info: Info) -> bool:
+    @strawberry.mutation(
+        description="Signs out: the session token is revoked everywhere and the cookie cleared. Always true."
+    )
+    async def sign_out(self, info: Info) -> bool:
         context = info.context
         if context.response is not None:
             context.sessions.clear_cookie(context.response)
+        if context.token:
+            backends = context.backends
+            try:
+                await backends.call(backends.auth.SignOut, auth_pb2.SignOutRequest(), context.token)
+            except ApiError as error:
+                if error.code is not Code.UNAUTHENTICATED:  # an invalid or expired token needs no revoking
+                    raise
         return True
 
     @strawberry.mutation(description="Lists a ticket for sale (signed in).")

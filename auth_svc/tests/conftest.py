@@ -14,12 +14,15 @@ from ticketstore.auth.v1 import auth_pb2_grpc
 
 
 @pytest.fixture
-def auth_settings(mongo_server: RunningServer, mongo_db: str, jwt_keys: JwtKeys) -> AuthSettings:
+def auth_settings(
+    mongo_server: RunningServer, mongo_db: str, nats_server: RunningServer, jwt_keys: JwtKeys
+) -> AuthSettings:
     return AuthSettings(
         environment="test",
         grpc_port=0,
         mongo_url=mongo_server.url,
         mongo_db=mongo_db,
+        nats_url=nats_server.url,
         jwt_private_key_file=jwt_keys.private_key_file,
         jwt_public_key_file=jwt_keys.public_key_file,
         grace_seconds=1,
