@@ -1,15 +1,26 @@
-"""Schema extensions: masking of unexpected errors, and their logging."""
+"""Schema extensions: masking of unexpected errors, and their logging; the depth limit."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from graphql import GraphQLError
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+)
 from strawberry.extensions import MaskErrors
 
 from gateway.errors import INTERNAL_MESSAGE, ApiError, Code
 
 log = logging.getLogger(__name__)
+INTROSPECTION_DEPTH = 15
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -45,3 +56,39 @@ def log_errors(errors: list[GraphQLError]) -> None:
             log.error("internal error at %s (details logged above)", error.path)
         else:
             log.debug("client error at %s: %s", error.path, error.message)
+
+
+def max_depth_rule(max_depth: int) -> type[ValidationRule]:
+    """Strawberry's QueryDepthLimiter with introspection counted too (it skips `__schema` and `__type`, so a deep
+    introspection query went unlimited). A field with a selection set adds one level, as there."""
+
+    def depth(
+        selections: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]
+    ) -> int:
+        deepest = 0
+        for selection in selections.selections if selections is not None else ():
+            if isinstance(selection, FieldNode):
+                if selection.selection_set is not None:
+                    deepest = max(deepest, 1 + depth(selection.selection_set, fragments, seen))
+            elif isinstance(selection, InlineFragmentNode):
+                deepest = max(deepest, depth(selection.selection_set, fragments, seen))
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in seen:  # a cycle is reported by GraphQL's own rule
+                    deepest = max(deepest, depth(fragments[name].selection_set, fragments, seen | {name}))
+            if deepest > max_depth:
+                break  # deep enough to refuse: stop walking
+        return deepest
+
+    class MaxDepth(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            document = self.context.document
+            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+            roots = [s.name.value for s in node.selection_set.selections if isinstance(s, FieldNode)]
+            # Introspection has a bound of its own: GraphiQL's standard query nests types 13 deep.
+            limit = max(max_depth, INTROSPECTION_DEPTH) if any(r.startswith("__") for r in roots) else max_depth
+            if depth(node.selection_set, fragments, frozenset()) > limit:
+                name = node.name.value if node.name else "anonymous"
+                self.report_error(GraphQLError(f"'{name}' exceeds maximum operation depth of {limit}", node))
+
+    return MaxDepth

@@ -11,7 +11,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
@@ -20,7 +20,7 @@ from common.timestamps import from_timestamp
 from common.tokens import Caller
 from gateway.context import GatewayContext, Info
 from gateway.errors import ApiError, Code
-from gateway.extensions import MaskInternalErrors, log_errors
+from gateway.extensions import MaskInternalErrors, log_errors, max_depth_rule
 from gateway.live import Signal, SubscriberDropped
 from gateway.settings import GatewaySettings
 from gateway.types import (
@@ -302,7 +302,7 @@ def build_schema(settings: GatewaySettings) -> GatewaySchema:
     # Built once, so the validation cache (keyed by the rule classes) hits across requests. The document's size is
     # limited before it reaches the schema (gateway.documents).
     limits = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        max_depth_rule(settings.max_query_depth),
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
     if not settings.introspection_enabled:
