@@ -4,9 +4,17 @@ Delivery is at least once. Handlers are registered per subject with `Handlers().
 the payload the subject carries (common.events), and return an `Outcome`:
   APPLIED / DUPLICATE  -> ack
   EARLY                -> nak with a delay (the event it depends on has not arrived yet)
-A handler that raises is retried with exponential backoff. After `max_attempts` deliveries the message is
-copied to the DEADLETTERS stream (subject `deadletter.<consumer>.<original subject>`, with the error) and
-terminated, so one poison message cannot block its consumer; `python -m common.deadletters` lists and replays.
+A handler that raises `PermanentFailure` (the message can never succeed: it fails validation, or a bug makes it
+unprocessable), and a payload that cannot be decoded, go to the DEADLETTERS stream (subject
+`deadletter.<consumer>.<original subject>`, with the error) and are terminated; `python -m common.deadletters`
+lists and replays them. Any other exception is a transient failure (MongoDB, Redis, Stripe or NATS down, a timeout):
+the message is redelivered with capped exponential backoff, without limit, so an outage delays work but loses
+none. EARLY messages are redelivered the same way. While a handler works, the broker is told so (`in_progress`)
+so a slow handler is not redelivered to another replica at the same time; a handler stuck longer than
+`handler_timeout` is cancelled and retried.
+
+Each consumer's loop runs under `common.supervisor`: if acking, dead-lettering or terming raises (NATS
+reconnecting), the loop is restarted with backoff and the service reports NOT_SERVING meanwhile.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import BadRequestError, NotFoundError
 
 from common import events
+from common.errors import PermanentFailure
+from common.supervisor import Supervisor
 from common.versioning import Outcome as Outcome  # re-exported: handlers import it from here with Delivery
 
 log = logging.getLogger(__name__)
@@ -76,13 +86,26 @@ class Handlers(Mapping[str, Handler[Any]]):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 8
+    """Redelivery of EARLY messages and transient failures: exponential from `first_delay`, capped at `max_delay`,
+    never given up (an outage of any length only delays the message)."""
+
     first_delay: float = 0.2
     max_delay: float = 10.0
     ack_wait: float = 10.0  # a message handed to a consumer that died is redelivered after this
+    handler_timeout: float = 120.0  # a handler stuck this long (a hung dependency) is cancelled and retried
 
     def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.first_delay * 2 ** (attempt - 1)))
+        return float(min(self.max_delay, self.first_delay * 2 ** min(attempt - 1, 30)))
+
+
+@dataclass
+class ConsumerStats:
+    """Counters of one consumer (the hook for metrics)."""
+
+    handled: int = 0  # acknowledged (applied, duplicate, or no handler)
+    early: int = 0  # EARLY: redelivered later
+    retried: int = 0  # transient failures: redelivered later
+    dead_lettered: int = 0
 
 
 class EventBus:
@@ -152,21 +175,24 @@ class EventBus:
         filter_subject: str,
         handlers: Mapping[str, Handler[Any]],
         retry: RetryPolicy | None = None,
+        supervisor: Supervisor | None = None,
     ) -> Consumer:
-        """Start a durable pull consumer; subjects without a handler are acknowledged and skipped."""
+        """Start a durable pull consumer; subjects without a handler are acknowledged and skipped.
+
+        Its loop runs under `supervisor` (the runtime's, which reports health); without one, under its own."""
         stream = events.stream_for(filter_subject.replace(">", "x"))
         retry = retry or RetryPolicy()
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            max_deliver=-1,  # our own code dead-letters, so the broker never silently drops a message
+            max_deliver=-1,  # only our own code dead-letters (permanent failures), never the broker
             ack_wait=retry.ack_wait,
             filter_subject=filter_subject,
         )
         subscription = await self.js.pull_subscribe(filter_subject, durable=durable, stream=stream.name, config=config)
-        consumer = Consumer(self, durable, subscription, dict(handlers), retry)
-        consumer.start()
+        consumer = Consumer(self, durable, filter_subject, subscription, dict(handlers), retry)
+        consumer.start(supervisor or Supervisor())
         return consumer
 
 
@@ -177,21 +203,24 @@ class Consumer:
         self,
         bus: EventBus,
         durable: str,
+        filter_subject: str,
         subscription: JetStreamContext.PullSubscription,
         handlers: dict[str, Handler[Any]],
         retry: RetryPolicy,
     ) -> None:
         self._bus = bus
         self.durable = durable
+        self.name = f"consumer:{durable}:{filter_subject}"
         self._subscription = subscription
         self._handlers = handlers
         self._retry = retry
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._busy = False
+        self.stats = ConsumerStats()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable}")
+    def start(self, supervisor: Supervisor) -> None:
+        self._task = supervisor.spawn(self.name, self._run)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Finish the message in hand (its ack included), then stop; the rest of a batch is redelivered later."""
@@ -238,6 +267,7 @@ class Consumer:
         handler = self._handlers.get(msg.subject)
         if handler is None:
             await _confirmed_ack(msg)
+            self.stats.handled += 1
             return
         try:
             message = events.decode(msg.subject, msg.data)
@@ -245,24 +275,43 @@ class Consumer:
             await self._dead_letter(msg, f"undecodable payload: {error}")
             return
         try:
-            outcome = await handler(message, delivery)
+            outcome = await self._handle(handler, message, delivery, msg)
         except asyncio.CancelledError:
             raise
+        except PermanentFailure as error:
+            await self._dead_letter(msg, f"{type(error).__name__}: {error}")
+            return
         except Exception as error:
-            log.exception("%s: handler for %s failed (attempt %d)", self.durable, msg.subject, attempt)
-            await self._retry_or_dead_letter(msg, attempt, f"{type(error).__name__}: {error}")
+            self.stats.retried += 1
+            delay = self._retry.delay(attempt)
+            log.warning("%s: handler for %s failed (attempt %d): %s: %s; retrying in %.1f s", self.durable,
+                        msg.subject, attempt, type(error).__name__, error, delay, exc_info=attempt == 1)  # fmt: skip
+            await msg.nak(delay=delay)
             return
         if outcome is Outcome.EARLY:
+            self.stats.early += 1
             log.info("%s: %s arrived early (attempt %d); redelivering later", self.durable, msg.subject, attempt)
-            await self._retry_or_dead_letter(msg, attempt, "still early after the last attempt")
+            await msg.nak(delay=self._retry.delay(attempt))
             return
         await _confirmed_ack(msg)
+        self.stats.handled += 1
 
-    async def _retry_or_dead_letter(self, msg: Msg, attempt: int, error: str) -> None:
-        if attempt >= self._retry.max_attempts:
-            await self._dead_letter(msg, error)
-        else:
-            await msg.nak(delay=self._retry.delay(attempt))
+    async def _handle(self, handler: Handler[Any], message: Message, delivery: Delivery, msg: Msg) -> Outcome:
+        """Run the handler, telling the broker we are still at it, so it is not redelivered meanwhile."""
+
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(self._retry.ack_wait / 3)
+                with contextlib.suppress(Exception):  # NATS away: at worst a redelivery, which is idempotent
+                    await msg.in_progress()
+
+        beat = asyncio.create_task(keep_alive())
+        try:
+            return await asyncio.wait_for(handler(message, delivery), self._retry.handler_timeout)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
 
     async def _dead_letter(self, msg: Msg, error: str) -> None:
         meta = msg.metadata
@@ -274,6 +323,7 @@ class Consumer:
         }
         await self._bus.js.publish(f"deadletter.{self.durable}.{msg.subject}", msg.data, headers=headers, timeout=5)
         await msg.term()
+        self.stats.dead_lettered += 1
         log.error("%s: %s moved to dead letters: %s", self.durable, msg.subject, error)
 
 

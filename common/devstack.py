@@ -340,6 +340,7 @@ async def main() -> int:
             return code
         gateway = f"http://127.0.0.1:{stack.ports['gateway']}"
         say("")
+        say(f"web:       {gateway}/")
         say(f"GraphiQL:  {gateway}/graphql")
         say(f"logs:      {settings.dir / 'logs'}/<service>.log   data: {settings.dir}")
         say("ready. Ctrl-C stops everything (data is kept).")

@@ -46,6 +46,8 @@ class GrpcServer:
                                              reflection.SERVICE_NAME], self._server)  # fmt: skip
         self._address = f"{host}:{port}"
         self.port = 0
+        self._serving = False
+        self._tasks_healthy = True
 
     @property
     def target(self) -> str:
@@ -56,14 +58,22 @@ class GrpcServer:
         if self.port == 0:
             raise RuntimeError(f"cannot bind gRPC server to {self._address}")
         await self._server.start()
-        await self._set_all(SERVING)
+        self._serving = True
+        await self._set_all(SERVING if self._tasks_healthy else NOT_SERVING)
         log.info("gRPC serving %s on port %d", ", ".join(self._names) or "health checks", self.port)
         return self.port
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING first (so load balancers stop sending), then let in-flight calls finish."""
+        self._serving = False
         await self._set_all(NOT_SERVING)
         await self._server.stop(grace)
+
+    async def set_tasks_healthy(self, healthy: bool) -> None:
+        """The process's background tasks are all running (SERVING) or one is down (NOT_SERVING)."""
+        self._tasks_healthy = healthy
+        if self._serving:
+            await self._set_all(SERVING if healthy else NOT_SERVING)
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()

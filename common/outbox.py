@@ -22,6 +22,7 @@ from pymongo import ASCENDING, AsyncMongoClient
 from common import events
 from common.bus import EventBus
 from common.mongo import Database, Document, Session
+from common.supervisor import Supervisor
 from common.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,9 @@ class Outbox:
             await self._collection.delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
             return len(pending)
 
-    def start(self) -> None:
+    def start(self, supervisor: Supervisor | None = None) -> None:
         self._wake.set()  # the first sweep runs at once: it publishes what a crash left behind
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._task = (supervisor or Supervisor()).spawn("outbox-relay", self._run)
 
     async def stop(self) -> None:
         if self._task is not None:

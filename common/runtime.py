@@ -1,5 +1,7 @@
 """What a backend service process runs, wired once: MongoDB, the event bus, the outbox relay, event consumers
 and the gRPC server, started in dependency order and stopped in reverse (gRPC health flips to NOT_SERVING first).
+Background tasks (consumers, the relay, a service's own loops via `supervisor`) run under one `Supervisor`:
+restarted with backoff when they die, and gRPC health says NOT_SERVING while one is down.
 
 A service's `app.py` builds a `Runtime`, adds its servicer (`serve`), its event handlers (`listen`) and set-up steps
 (`on_start`, e.g. indexes), and that is all the plumbing it has.
@@ -22,20 +24,23 @@ from common.mongo import Document
 from common.outbox import Outbox
 from common.revocations import Revocations
 from common.settings import MongoSettings, ServiceSettings
+from common.supervisor import Backoff, Supervisor
 from common.tokens import TokenVerifier, load_verifier
 
 log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, name: str, settings: ServiceSettings, *, use_bus: bool = True) -> None:
+    def __init__(
+        self, name: str, settings: ServiceSettings, *, use_bus: bool = True, backoff: Backoff | None = None
+    ) -> None:
         self.name = name
         self.settings = settings
         self.verifier: TokenVerifier = load_verifier(settings.jwt_public_key_file, is_prod=settings.is_prod)
         self._use_bus = use_bus
         self._mongo: AsyncMongoClient[Document] | None = None
         if isinstance(settings, MongoSettings):
-            self._mongo = mongo.connect(settings.mongo_url, name)
+            self._mongo = mongo.connect(settings.mongo_url, name, settings.mongo_timeout_seconds)
         self._bus: EventBus | None = None
         self._outbox: Outbox | None = None
         self.revocations = Revocations()
@@ -45,6 +50,8 @@ class Runtime:
         self._start_hooks: list[Callable[[], Awaitable[None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self._started = False
+        self.supervisor = Supervisor(backoff)
+        self.supervisor.on_health(self._tasks_health)
 
     # --- parts ---
 
@@ -112,11 +119,20 @@ class Runtime:
         for hook in self._start_hooks:
             await hook()
         if self._outbox is not None:
-            self._outbox.start()  # its first sweep publishes what a crash left behind
+            self._outbox.start(self.supervisor)  # its first sweep publishes what a crash left behind
         for filter_subject, handlers, retry in self._listeners:
-            self._consumers.append(await self.bus.consume(self.name, filter_subject, handlers, retry))
+            consumer = await self.bus.consume(self.name, filter_subject, handlers, retry, self.supervisor)
+            self._consumers.append(consumer)
         if self._server is not None:
             await self._server.start()
+
+    @property
+    def consumers(self) -> list[Consumer]:
+        return list(self._consumers)
+
+    async def _tasks_health(self, healthy: bool) -> None:
+        if self._server is not None:
+            await self._server.set_tasks_healthy(healthy)
 
     async def stop(self) -> None:
         """Stop in reverse order. Every step runs even if an earlier one failed; a second call does nothing."""

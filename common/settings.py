@@ -51,3 +51,5 @@ class MongoSettings(ServiceSettings):
 
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = ""
+    # How long an operation waits for an unreachable MongoDB before it fails (an event handler is then retried).
+    mongo_timeout_seconds: float = Field(default=10.0, gt=0)

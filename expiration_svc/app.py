@@ -51,6 +51,7 @@ class ExpirationApp(RuntimeApp):
             batch_size=settings.batch_size,
             tombstone=settings.tombstone_seconds,
             retry_delay=settings.retry_seconds,
+            supervisor=self.runtime.supervisor,
         )
         # No API of its own: the gRPC server carries health checking and reflection, for probes and tooling.
         self.runtime.serve(lambda server: None, [])

@@ -14,3 +14,7 @@ class OrdersSettings(MongoSettings):
     ticket_arrival_wait_seconds: float = Field(default=2.0, ge=0)
     # A buyer holds at most this many CREATED (unpaid) orders at once; one more is CONFLICT (no hoarding).
     max_active_orders_per_buyer: int = Field(default=5, gt=0)
+    # The sweep (a lost expiry's safety net): how often it looks for CREATED orders past their window, and how long
+    # past the window an order must be, so the expiration service's timer normally wins.
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    sweep_grace_seconds: float = Field(default=60.0, ge=0)

@@ -13,6 +13,7 @@ from common.devstack import Stack
 from tests.client import Client
 
 ORDER_WINDOW_SECONDS = 60
+WEB_DIST = Path(__file__).resolve().parents[1] / "web" / "dist"  # built by `make web`; the gateway serves it at /
 
 
 def start_stack(data_dir: Path, order_window: int) -> Stack:
@@ -25,6 +26,7 @@ def start_stack(data_dir: Path, order_window: int) -> Stack:
         "ORDER_EXPIRATION_SECONDS": str(order_window),
         "GRACE_SECONDS": "1",
         "LOG_LEVEL": "INFO",
+        "WEB_DIST_DIR": str(WEB_DIST),
     })  # fmt: skip
     stack = Stack.on_free_ports(data_dir, env)
     stack.prepare()
