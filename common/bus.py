@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -36,7 +36,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from common import events
+from common import events, metrics, tracing
 from common.errors import PermanentFailure
 from common.supervisor import Supervisor
 from common.versioning import Outcome as Outcome  # re-exported: handlers import it from here with Delivery
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
-TRACE_HEADER = "Trace-Id"
 ERROR_HEADER = "Ts-Error"
 ORIGINAL_SUBJECT_HEADER = "Ts-Original-Subject"
 # JetStream API error codes when another process created the stream between our look-up and our create:
@@ -57,7 +56,7 @@ CREATED_MEANWHILE = frozenset({10058, 10065})
 class Delivery:
     subject: str
     attempt: int  # 1 on first delivery
-    trace_id: str
+    trace_id: str  # of the W3C `traceparent` the message carries ("" without one), for logs
 
 
 Handler = Callable[[M, Delivery], Awaitable[Outcome]]
@@ -161,12 +160,13 @@ class EventBus:
             return
         raise RuntimeError(f"stream {config.name} could be neither created nor found")
 
-    async def publish(self, subject: str, message: Message, msg_id: str, trace_id: str | None = None) -> None:
-        await self.publish_raw(subject, message.SerializeToString(), msg_id, trace_id)
+    async def publish(self, subject: str, message: Message, msg_id: str) -> None:
+        await self.publish_raw(subject, message.SerializeToString(), msg_id)
 
-    async def publish_raw(self, subject: str, payload: bytes, msg_id: str, trace_id: str | None = None) -> None:
-        """Publish and wait for the stream's ack; a repeat of `msg_id` within the window is dropped by the broker."""
-        headers = {MSG_ID_HEADER: msg_id, TRACE_HEADER: trace_id or uuid.uuid4().hex}
+    async def publish_raw(self, subject: str, payload: bytes, msg_id: str) -> None:
+        """Publish and wait for the stream's ack; a repeat of `msg_id` within the window is dropped by the broker.
+        The current trace context goes along as W3C `traceparent` header (common.tracing)."""
+        headers = {**tracing.carrier(), MSG_ID_HEADER: msg_id}
         await self.js.publish(subject, payload, headers=headers, timeout=5)
 
     async def consume(
@@ -260,34 +260,52 @@ class Consumer:
                 finally:
                     self._busy = False
 
+    async def sample_lag(self) -> None:
+        """Refresh the lag gauges from the consumer's info (common.metrics.Sampler calls this)."""
+        info = await self._subscription.consumer_info()
+        metrics.CONSUMER_PENDING.labels(self.durable).set(info.num_pending or 0)
+        metrics.CONSUMER_ACK_PENDING.labels(self.durable).set(info.num_ack_pending or 0)
+
     async def _process(self, msg: Msg) -> None:
         attempt = msg.metadata.num_delivered or 1
-        headers = msg.headers or {}
-        delivery = Delivery(msg.subject, attempt, headers.get(TRACE_HEADER, ""))
+        metrics.CONSUMER_PENDING.labels(self.durable).set(msg.metadata.num_pending or 0)
         handler = self._handlers.get(msg.subject)
         if handler is None:
+            metrics.EVENTS_DELIVERED.labels(self.durable, msg.subject, "skipped").inc()
             await _confirmed_ack(msg)
             self.stats.handled += 1
             return
+        if attempt > 1:
+            metrics.EVENTS_REDELIVERED.labels(self.durable, msg.subject).inc()
+        with tracing.consume_span(msg.subject, msg.headers, self.durable, attempt):
+            await self._deliver(msg, handler, attempt)
+
+    async def _deliver(self, msg: Msg, handler: Handler[Any], attempt: int) -> None:
         try:
             message = events.decode(msg.subject, msg.data)
         except DecodeError as error:
+            metrics.EVENTS_DELIVERED.labels(self.durable, msg.subject, "undecodable").inc()
             await self._dead_letter(msg, f"undecodable payload: {error}")
             return
+        delivery = Delivery(msg.subject, attempt, tracing.trace_id())
+        started = time.perf_counter()
         try:
             outcome = await self._handle(handler, message, delivery, msg)
         except asyncio.CancelledError:
             raise
         except PermanentFailure as error:
+            self._observe(msg.subject, "failed", started)
             await self._dead_letter(msg, f"{type(error).__name__}: {error}")
             return
         except Exception as error:
+            self._observe(msg.subject, "failed", started)
             self.stats.retried += 1
             delay = self._retry.delay(attempt)
             log.warning("%s: handler for %s failed (attempt %d): %s: %s; retrying in %.1f s", self.durable,
                         msg.subject, attempt, type(error).__name__, error, delay, exc_info=attempt == 1)  # fmt: skip
             await msg.nak(delay=delay)
             return
+        self._observe(msg.subject, outcome.name.lower(), started)
         if outcome is Outcome.EARLY:
             self.stats.early += 1
             log.info("%s: %s arrived early (attempt %d); redelivering later", self.durable, msg.subject, attempt)
@@ -295,6 +313,10 @@ class Consumer:
             return
         await _confirmed_ack(msg)
         self.stats.handled += 1
+
+    def _observe(self, subject: str, outcome: str, started: float) -> None:
+        metrics.HANDLER_SECONDS.labels(self.durable, subject).observe(time.perf_counter() - started)
+        metrics.EVENTS_DELIVERED.labels(self.durable, subject, outcome).inc()
 
     async def _handle(self, handler: Handler[Any], message: Message, delivery: Delivery, msg: Msg) -> Outcome:
         """Run the handler, telling the broker we are still at it, so it is not redelivered meanwhile."""
@@ -319,11 +341,12 @@ class Consumer:
             MSG_ID_HEADER: f"dl:{self.durable}:{meta.stream}:{meta.sequence.stream}",
             ORIGINAL_SUBJECT_HEADER: msg.subject,
             ERROR_HEADER: error[:500],
-            TRACE_HEADER: (msg.headers or {}).get(TRACE_HEADER, ""),
+            **tracing.context_headers(msg.headers),
         }
         await self._bus.js.publish(f"deadletter.{self.durable}.{msg.subject}", msg.data, headers=headers, timeout=5)
         await msg.term()
         self.stats.dead_lettered += 1
+        metrics.DEAD_LETTERS.labels(self.durable, msg.subject).inc()
         log.error("%s: %s moved to dead letters: %s", self.durable, msg.subject, error)
 
 

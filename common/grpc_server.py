@@ -1,4 +1,5 @@
-"""gRPC server bootstrap shared by every service: health, reflection, the edge interceptor, graceful stop."""
+"""gRPC server bootstrap shared by every service: health, reflection, tracing, metrics, the edge interceptor,
+graceful stop."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from common import tracing
 from common.grpc_edge import EdgeInterceptor
+from common.metrics import RpcMetricsInterceptor
 from common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,8 @@ class GrpcServer:
         port: int,
     ) -> None:
         self._server = grpc.aio.server(
-            interceptors=[EdgeInterceptor(verifier)],
+            # Outermost first: the trace span and the metrics see the final status the edge sets.
+            interceptors=[tracing.server_interceptor(), RpcMetricsInterceptor(), EdgeInterceptor(verifier)],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
         )
         register(self._server)

@@ -153,6 +153,9 @@ class Collection:
         document = await self._collection.find_one(encode_times(filter), projection, session=session)
         return None if document is None else _decode_times(document, self._times)
 
+    async def count_documents(self, filter: Document) -> int:
+        return await self._collection.count_documents(encode_times(filter))
+
     def find(self, filter: Document, *, session: Session | None = None) -> Cursor:
         return Cursor(self._collection.find(encode_times(filter), session=session), self._times)
 

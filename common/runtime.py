@@ -17,7 +17,7 @@ import grpc
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common import events, mongo
+from common import events, metrics, mongo
 from common.bus import Consumer, EventBus, Handlers, RetryPolicy
 from common.grpc_server import GrpcServer
 from common.mongo import Document
@@ -49,6 +49,9 @@ class Runtime:
         self._consumers: list[Consumer] = []
         self._start_hooks: list[Callable[[], Awaitable[None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        # Sampled gauges: consumer lag, outbox backlog, and what a service adds (e.g. pending timers).
+        self.sampler = metrics.Sampler()
+        self.sampler.add(self._sample)
         self._started = False
         self.supervisor = Supervisor(backoff)
         self.supervisor.on_health(self._tasks_health)
@@ -114,7 +117,7 @@ class Runtime:
             await self.revocations.follow(self._bus.js)  # before serving: a signed-out token is never let through
             self.verifier.revoked = self.revocations
             if self._mongo is not None:
-                self._outbox = Outbox(self._mongo, self.db.name, self._bus)
+                self._outbox = Outbox(self._mongo, self.db.name, self._bus, service=self.name)
                 await self._outbox.ensure_indexes()
         for hook in self._start_hooks:
             await hook()
@@ -123,6 +126,7 @@ class Runtime:
         for filter_subject, handlers, retry in self._listeners:
             consumer = await self.bus.consume(self.name, filter_subject, handlers, retry, self.supervisor)
             self._consumers.append(consumer)
+        self.sampler.start()
         if self._server is not None:
             await self._server.start()
 
@@ -134,12 +138,20 @@ class Runtime:
         if self._server is not None:
             await self._server.set_tasks_healthy(healthy)
 
+    async def _sample(self) -> None:
+        for task, restarts in self.supervisor.restarts.items():
+            metrics.TASK_RESTARTS.labels(task).set(restarts)
+        for consumer in self._consumers:
+            await consumer.sample_lag()
+        if self._outbox is not None:
+            await self._outbox.sample_backlog()
+
     async def stop(self) -> None:
         """Stop in reverse order. Every step runs even if an earlier one failed; a second call does nothing."""
         if not self._started:
             return
         self._started = False
-        steps: list[Callable[[], Awaitable[None]]] = []
+        steps: list[Callable[[], Awaitable[None]]] = [self.sampler.stop]
         if self._server is not None:
             server = self._server
             steps.append(lambda: server.stop(self.settings.grace_seconds))

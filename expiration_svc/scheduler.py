@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from google.protobuf.message import Message
 
-from common import events
+from common import events, metrics
 from common.clock import Clock
 from common.supervisor import Supervisor
 from expiration_svc import messages
@@ -199,3 +199,4 @@ class Scheduler:
                 events.EXPIRATION_COMPLETE, message, events.msg_id(events.EXPIRATION_COMPLETE, order_id)
             )
         self.published += 1
+        metrics.TIMERS_FIRED.inc()

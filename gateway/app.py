@@ -12,6 +12,7 @@ import uvicorn
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from common import metrics
 from common.tokens import load_verifier
 from gateway.asgi import GraphQLView, create_app
 from gateway.clients import Backends
@@ -44,6 +45,7 @@ class GatewayApp:
         self.verifier = load_verifier(settings.jwt_public_key_file, is_prod=settings.is_prod)
         self.limits = RateLimits(settings)
         self.hub = LiveHub(settings.nats_url, settings.subscriber_queue_size)
+        metrics.LIVE_SUBSCRIPTIONS.set_function(lambda: self.hub.subscriber_count)
         self.schema = build_schema(settings)
         self.documents = Documents(
             load_manifest(settings.persisted_documents_file),

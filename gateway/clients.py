@@ -18,6 +18,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common import tracing
 from gateway.errors import ApiError, Code, from_rpc_error
 from gateway.settings import GatewaySettings
 from ticketstore.auth.v1 import auth_pb2_grpc
@@ -72,7 +73,8 @@ class Backends:
             "orders": settings.orders_grpc_target,
             "payments": settings.payments_grpc_target,
         }
-        interceptors: Any = [CountingInterceptor(self.calls)]  # grpc-stubs types interceptors as "cast me"
+        # grpc-stubs types interceptors as "cast me". The tracing ones send the trace context with every call.
+        interceptors: Any = [CountingInterceptor(self.calls), *tracing.client_interceptors()]
         options = [("grpc.keepalive_time_ms", 30_000), ("grpc.max_receive_message_length", 4 * 1024 * 1024)]
         self.backends = {
             name: Backend(name, target, grpc.aio.insecure_channel(target, options=options, interceptors=interceptors))

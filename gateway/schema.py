@@ -20,7 +20,7 @@ from common.timestamps import from_timestamp
 from common.tokens import Caller
 from gateway.context import GatewayContext, Info
 from gateway.errors import ApiError, Code
-from gateway.extensions import MaskInternalErrors, log_errors, max_depth_rule
+from gateway.extensions import MaskInternalErrors, Observe, log_errors, max_depth_rule
 from gateway.live import Signal, SubscriberDropped
 from gateway.settings import GatewaySettings
 from gateway.types import (
@@ -317,6 +317,7 @@ def build_schema(settings: GatewaySettings) -> GatewaySchema:
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             MaskInternalErrors,
+            Observe,
         ],
     )
 
