@@ -10,6 +10,8 @@ that the web client's build makes of the `graphiql` npm packages (gateway.web.gr
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 ContextFactory = Callable[[HTTPConnection, Response | None], GatewayContext]
 Readiness = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 POST_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
@@ -115,6 +118,17 @@ class GraphQLView(GraphQL[GatewayContext, None]):
         self._on_connect(context)  # the session: connection_init's Authorization, else the handshake's cookie
         return await super().on_ws_connect(context)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON of an HTTP body or a websocket message; what cannot be a GraphQL request is a decode error (HTTP 400,
+        websocket closed 4400): too deeply nested, not UTF-8, or holding lone surrogates (not encodable text)."""
+        try:
+            decoded = json.loads(data)
+        except (RecursionError, UnicodeDecodeError) as error:
+            raise json.JSONDecodeError(f"not a usable JSON document ({type(error).__name__})", "", 0) from None
+        if has_lone_surrogate(decoded):
+            raise json.JSONDecodeError("strings must be valid Unicode (no lone surrogates)", "", 0)
+        return decoded
+
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)
         if not isinstance(parsed, dict | list):
@@ -155,6 +169,22 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             raise HTTPException(400, error.as_http_error_reason(request.method)) from error
         except MissingQueryError as error:
             raise HTTPException(400, "No GraphQL query found in the request") from error
+
+
+def has_lone_surrogate(value: object) -> bool:
+    """Any string (key or value) with a UTF-16 surrogate, which no UTF-8 encoder (protobuf's included) accepts."""
+    pending = [value]
+    while pending:  # iterative: the document may be nested as deep as the JSON parser allowed
+        item = pending.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def create_app(settings: GatewaySettings, view: GraphQLView, readiness: Readiness) -> ASGIApp:

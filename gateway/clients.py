@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common import tracing
-from gateway.errors import ApiError, from_rpc_error
+from gateway.errors import ApiError, Code, from_rpc_error
 from gateway.settings import GatewaySettings
 from ticketstore.auth.v1 import auth_pb2_grpc
 from ticketstore.orders.v1 import orders_pb2_grpc
@@ -29,6 +29,7 @@ from ticketstore.tickets.v1 import tickets_pb2_grpc
 log = logging.getLogger(__name__)
 R = TypeVar("R", bound=Message)
 SERVING = health_pb2.HealthCheckResponse.SERVING
+MAX_TOKEN_LENGTH = 4_096  # our tokens are about 400 characters
 
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class Backends:
         renames: Mapping[str, str] | None = None,
     ) -> R:
         """`rpc(request)` as the caller whose session `token` is; failures become `ApiError`s."""
+        if token and len(token) > MAX_TOKEN_LENGTH:  # gRPC would refuse metadata this large (an INTERNAL error)
+            raise ApiError(Code.UNAUTHENTICATED, "invalid session token")
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
         try:
             # wait_for_ready: a backend that is restarting gets the whole deadline to come back, not one failed try

@@ -39,6 +39,7 @@ async def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     nats = servers.start_nats(tmp_path_factory.mktemp("gateway-nats"), cleanup_dir=True)
+    redis = servers.start_redis(tmp_path_factory.mktemp("gateway-redis"), cleanup_dir=True)
     suffix = uuid.uuid4().hex[:8]
     common: dict[str, Any] = {
         "environment": "test",
@@ -54,7 +55,9 @@ async def stack(
             AuthSettings(**common, mongo_db=f"gw_auth_{suffix}", jwt_private_key_file=jwt_keys.private_key_file)
         )
         services["tickets"] = TicketsApp(TicketsSettings(**common, mongo_db=f"gw_tickets_{suffix}"), retry=FAST_RETRY)
-        services["orders"] = OrdersApp(OrdersSettings(**common, mongo_db=f"gw_orders_{suffix}"), retry=FAST_RETRY)
+        services["orders"] = OrdersApp(  # one buyer orders 50 tickets in the batching test
+            OrdersSettings(**common, mongo_db=f"gw_orders_{suffix}", max_active_orders_per_buyer=100), retry=FAST_RETRY
+        )
         services["payments"] = PaymentsApp(
             PaymentsSettings(**common, mongo_db=f"gw_payments_{suffix}", stripe_api_base=stripe_server.url),
             retry=FAST_RETRY,
@@ -69,6 +72,11 @@ async def stack(
             "orders_grpc_target": services["orders"].target,
             "payments_grpc_target": services["payments"].target,
             "nats_url": nats.url,
+            "redis_url": redis.url,
+            "jwt_public_key_file": jwt_keys.public_key_file,
+            # Every test signs in from 127.0.0.1: the per-address failure limit is tested on gateways of its own.
+            "failed_sign_ins_per_address": "10000/15 minutes",
+            "create_orders_per_user": "1000/minute",
             "graceful_shutdown_seconds": 1,
         }
         gateway = GatewayApp(GatewaySettings(**gateway_settings))
@@ -83,6 +91,7 @@ async def stack(
             with contextlib.suppress(Exception):
                 await app.stop()
         nats.stop()
+        redis.stop()
 
 
 @pytest_asyncio.fixture

@@ -289,3 +289,25 @@ async def test_ordering_a_ticket_listed_a_moment_ago_waits_for_its_event(
     await publish_ticket(events_bus, ticket_id, new_id(), 0, price_cents=777)
     order = await ordering
     assert (order.ticket_id, order.price_cents, order.status) == (ticket_id, 777, orders_pb2.ORDER_STATUS_CREATED)
+
+
+async def test_a_buyer_holds_at_most_five_created_orders_under_concurrency(
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
+) -> None:
+    buyer = user()
+    held = await seed_ticket(app, events_bus)
+    await create(orders, user(), held.id)
+    for _ in range(3):  # refused for the ticket: the slot taken in that transaction is given back with it
+        assert (await refused(create(orders, buyer, held.id))).code() is grpc.StatusCode.FAILED_PRECONDITION
+    tickets = [await seed_ticket(app, events_bus) for _ in range(12)]
+    results = await asyncio.gather(*(create(orders, buyer, t.id) for t in tickets), return_exceptions=True)
+    made = [r for r in results if isinstance(r, orders_pb2.Order)]
+    losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(made) == 5, results
+    assert {(e.code(), error_reason(e)) for e in losers} == {(grpc.StatusCode.FAILED_PRECONDITION, "CONFLICT")}
+    assert "5 unpaid orders" in (losers[0].details() or "")
+    # Leaving CREATED gives the slot back: one cancel, one more order.
+    await orders.CancelOrder(orders_pb2.CancelOrderRequest(id=made[0].id), metadata=buyer.metadata)
+    spare = next(t for t in tickets if t.id not in {o.ticket_id for o in made})
+    await create(orders, buyer, spare.id)
+    assert (await refused(create(orders, buyer, made[0].ticket_id))).code() is grpc.StatusCode.FAILED_PRECONDITION

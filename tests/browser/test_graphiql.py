@@ -35,17 +35,18 @@ async def gateway(request: pytest.FixtureRequest, live_stack: Stack) -> AsyncIte
     targets = {
         f"{name}_grpc_target": env[f"{name.upper()}_GRPC_TARGET"] for name in ("auth", "tickets", "orders", "payments")
     }
-    settings = GatewaySettings(
-        environment="prod",
-        gateway_port=0,
-        graphiql_enabled=True,
-        introspection_enabled=True,  # GraphiQL reads the schema: enabled with it, as a team enabling GraphiQL would
-        stripe_publishable_key="pk_test_prod_like",
-        stripe_js_url=env["STRIPE_JS_URL"],
-        nats_url=env["NATS_URL"],
-        web_dist_dir=WEB_DIST,
+    settings = GatewaySettings.model_validate({
+        "environment": "prod",
+        "gateway_port": 0,
+        "graphiql_enabled": True,
+        "introspection_enabled": True,  # GraphiQL reads the schema: enabled with it, as a team enabling it would
+        "stripe_publishable_key": "pk_test_prod_like",
+        "stripe_js_url": env["STRIPE_JS_URL"],
+        "nats_url": env["NATS_URL"],
+        "redis_url": env["REDIS_URL"],
+        "web_dist_dir": WEB_DIST,
         **targets,
-    )
+    })  # fmt: skip
     prod = GatewayApp(settings)
     await prod.start()
     try:
