@@ -44,6 +44,7 @@ async def gateway(request: pytest.FixtureRequest, live_stack: Stack) -> AsyncIte
         "stripe_js_url": env["STRIPE_JS_URL"],
         "nats_url": env["NATS_URL"],
         "redis_url": env["REDIS_URL"],
+        "jwt_public_key_file": env["JWT_PUBLIC_KEY_FILE"],
         "web_dist_dir": WEB_DIST,
         **targets,
     })  # fmt: skip
