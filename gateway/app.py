@@ -18,6 +18,7 @@ from gateway.context import GatewayContext
 from gateway.documents import Documents, load_manifest
 from gateway.live import LiveHub
 from gateway.loaders import ticket_loader
+from gateway.responses import ResponseCache
 from gateway.schema import build_schema
 from gateway.sessions import Sessions
 from gateway.settings import GatewaySettings
@@ -47,7 +48,11 @@ class GatewayApp:
             max_bytes=settings.max_document_bytes,
         )
         self._backends: Backends | None = None
-        self.view = GraphQLView(self.schema, settings, self.documents, self._context, self._ws_connected)
+        self.responses = ResponseCache(lambda: self.hub.connected)
+        self.hub.watch(self.responses.drop)
+        self.view = GraphQLView(
+            self.schema, settings, self.documents, self._context, self._ws_connected, responses=self.responses
+        )
         self.asgi = create_app(settings, self.view, self.readiness)
         self._server: Server | None = None
         self._serving: asyncio.Task[None] | None = None

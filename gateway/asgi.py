@@ -9,6 +9,8 @@ protocol is not offered: CVE-2026-35523); GET with `Accept: text/html` serves Gr
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,14 +20,19 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -34,7 +41,10 @@ from strawberry.types.unset import UnsetType
 from gateway.context import GatewayContext
 from gateway.documents import Documents
 from gateway.errors import ApiError, Code
+from gateway.loaders import ticket_loader
+from gateway.responses import ResponseCache
 from gateway.settings import GatewaySettings
+from gateway.shared import PUBLIC, End, SharedSubscriptions, Stream, share_key
 from gateway.web import NO_CACHE, SecurityHeaders, WebClient, client_config
 
 if TYPE_CHECKING:
@@ -64,6 +74,51 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
                 payload["query"] = query  # what Strawberry runs: the text, or the persisted document it names
         await super().handle_subscribe(message)
 
+    async def run_operation(self, operation: Operation[GatewayContext, None]) -> None:
+        """A subscription joins the group of its document, variables and caller (gateway.shared): one execution
+        and one serialized payload per event for the whole group, this operation's id spliced into each frame."""
+        key = share_key(operation.query, operation.operation_name, operation.variables, self.context.token)
+        if key is None:
+            await super().run_operation(operation)
+            return
+        # The group's execution runs as its caller, or as nobody for public fields: never as one member's session.
+        token = None if key[3] == PUBLIC else self.context.token
+        context = dataclasses.replace(
+            self.context, token=token, ticket_loader=ticket_loader(self.context.backends, token, cache=False),
+            response=None, cookies=None, connection_params=None,
+        )  # fmt: skip
+
+        async def start() -> Stream:
+            return await self.schema.stream(
+                operation.query, variable_values=operation.variables, context_value=context,
+                operation_name=operation.operation_name,
+            )  # fmt: skip
+
+        view = cast("GraphQLView", self.view)
+        member = view.shared.join(key, start, view.encode_payload)
+        frame_head = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+        websocket = cast(ASGIWebSocketAdapter, self.websocket).ws
+        try:
+            while True:
+                item = await member.next()
+                if isinstance(item, str):
+                    if operation.completed:
+                        return
+                    try:
+                        await websocket.send_text(frame_head + item + "}")
+                    except WebSocketDisconnect:
+                        raise WebSocketDisconnected from None
+                elif isinstance(item, End):
+                    break  # the stream ended, or this client was too slow: `complete`, as Strawberry ends a stream
+                else:
+                    await self._handle_pre_execution_error(operation, item)
+                    return
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        finally:
+            view.shared.leave(member)
+
 
 class GraphQLView(GraphQL[GatewayContext, None]):
     graphql_transport_ws_handler_class = TransportWsHandler
@@ -75,6 +130,7 @@ class GraphQLView(GraphQL[GatewayContext, None]):
         documents: Documents,
         make_context: ContextFactory,
         on_connect: Callable[[GatewayContext], None],
+        responses: ResponseCache | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -85,6 +141,8 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             allowed_origins=settings.ws_allowed_origins,
         )
         self.documents = documents
+        self.shared = SharedSubscriptions(settings.subscriber_queue_size)
+        self.responses = responses
         self._make_context = make_context
         self._on_connect = on_connect
 
@@ -99,6 +157,15 @@ class GraphQLView(GraphQL[GatewayContext, None]):
     async def on_ws_connect(self, context: GatewayContext) -> UnsetType | dict[str, object] | None:
         self._on_connect(context)  # the session: connection_init's Authorization, else the handshake's cookie
         return await super().on_ws_connect(context)
+
+    def encode_payload(self, result: ExecutionResult) -> str:
+        """A `next` frame's payload, as Strawberry's transport writes it."""
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [error.formatted for error in result.errors]
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        return self.encode_json_string(payload)
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)
@@ -125,8 +192,14 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             return ExecutionResult(data=None, errors=[error])
         # Queries and mutations by POST only: GET serves GraphiQL, subscriptions go over graphql-transport-ws.
         allowed = POST_OPERATIONS if request.method == "POST" else set()
+        cache, key, generation = self.responses, None, 0
+        if cache is not None and query is not None and request.method == "POST":
+            key = cache.key(query, request_data.operation_name, request_data.variables)
+            if key is not None and (cached := cache.get(key)) is not None:
+                return cached
+            generation = cache.generation
         try:
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 query,
                 variable_values=request_data.variables,
                 context_value=context,
@@ -140,6 +213,12 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             raise HTTPException(400, error.as_http_error_reason(request.method)) from error
         except MissingQueryError as error:
             raise HTTPException(400, "No GraphQL query found in the request") from error
+        if cache is not None and query is not None:
+            if key is not None:
+                cache.put(key, generation, result)
+            elif cache.is_mutation(query, request_data.operation_name):
+                cache.drop()  # this caller reads its own write, even before the change's event arrives
+        return result
 
 
 def create_app(settings: GatewaySettings, view: GraphQLView, readiness: Readiness) -> ASGIApp:
