@@ -48,8 +48,10 @@ class GatewayApp:
             max_bytes=settings.max_document_bytes,
         )
         self._backends: Backends | None = None
-        self.responses = ResponseCache(lambda: self.hub.connected)
-        self.hub.watch(self.responses.drop)
+        self.responses: ResponseCache | None = None
+        if settings.response_cache_size:
+            self.responses = ResponseCache(lambda: self.hub.connected, settings.response_cache_size)
+            self.hub.watch(self.responses.drop)
         self.view = GraphQLView(
             self.schema, settings, self.documents, self._context, self._ws_connected, responses=self.responses
         )

@@ -74,11 +74,12 @@ def cpu_by_process(runs: Sequence[dict[str, Any]]) -> str:
     return cpu_line(runs, {name: (name,) for name in names})
 
 
-EXTRA_GROUPS = {name: (name,) for name in ("bare-strawberry", "before-gateway", "hive-gateway")}
+EXTRA_GROUPS = {name: (name,) for name in ("bare-strawberry", "before-gateway", "hive-gateway", "gateway uncached",
+                                           "gateway 2 replicas", "tickets-replica")}  # fmt: skip
 READ_GROUPS = {**{k: v for k, v in CPU_GROUPS.items() if k not in ("bench extras", "others")}, **EXTRA_GROUPS,
                "bench nats": ("bench extras",), "others": ("others",)}  # fmt: skip
 SERVER_OF_CASE = {"gateway": "gateway", "before": "before-gateway", "hive": "hive-gateway", "bare": "bare-strawberry",
-                  "grpc": "tickets_svc"}  # fmt: skip
+                  "grpc": "tickets_svc", "uncached": "gateway uncached", "2": "gateway 2 replicas"}  # fmt: skip
 
 
 def core_us(runs: Sequence[dict[str, Any]], case: str) -> Figure:
@@ -99,14 +100,16 @@ def rows(outcome: dict[str, Any]) -> list[Row]:
         bare = reads["bare { __typename }"]
         pairs = [
             (f"{who} {read}", f"grpc {direct}")
-            for who in ("gateway", "before")
+            for who in ("gateway", "uncached", "before")
             for read, direct in (("ticket(id)", "GetTicket"), ("tickets(first: 20)", "ListTickets(20)"))
         ]
         for gateway_case, grpc_case in pairs:
             if gateway_case not in reads:
                 continue
             gw, direct = reads[gateway_case], reads[grpc_case]
-            who = "" if gateway_case.startswith("gateway ") else f" ({outcome.get('before', 'before')})"
+            who = {"gateway": "", "uncached": " (response cache off)"}.get(
+                gateway_case.split()[0], f" (before: {outcome.get('before', '?')})"
+            )
             measured = (f"{gateway_case.split(' ', 1)[1]}{who}: {spread(figure(gw, 'rps'))} req/s, {latency(gw)}, "
                         f"gateway {spread(core_us(gw, gateway_case))} core-µs/req")  # fmt: skip
             found.append(Row("1. reads", measured, f"direct gRPC {grpc_case.removeprefix('grpc ')}",
@@ -121,12 +124,22 @@ def rows(outcome: dict[str, Any]) -> list[Row]:
                              f"{spread(core_us(bare, 'bare'))} core-µs/req",
                              Figure(tuple(b / g for b, g in zip(core_us(bare, "bare").runs, cpu.runs, strict=False))),
                              "core-µs ÷ core-µs"))  # fmt: skip
+        if "2 replicas ticket(id)" in reads:
+            two, one = reads["2 replicas ticket(id)"], reads["uncached ticket(id)"]
+            found.append(Row(
+                "6. scale-out", f"ticket(id), cache off, 2 tickets_svc replicas behind one target (round robin): "
+                f"{spread(figure(two, 'rps'))} req/s, {latency(two)}", "the same gateway, one tickets_svc",
+                f"{spread(figure(one, 'rps'))} req/s, {latency(one)}", paired(two, one, "rps", "rps"),
+                "req/s ÷ req/s (2 cores: the replicas share them)",
+            ))  # fmt: skip
         for read in ("ticket(id)", "tickets(first: 20)"):
-            if f"hive {read}" in reads:
-                ours, hive = reads[f"gateway {read}"], reads[f"hive {read}"]
+            if f"hive {read}" in reads and f"uncached {read}" in reads:
+                # Like for like: our gateway with its response cache off (the peer runs without one).
+                ours, hive = reads[f"uncached {read}"], reads[f"hive {read}"]
                 found.append(Row(
-                    "1. reads vs peer", f"{read}: {spread(figure(ours, 'rps'))} req/s, "
-                    f"{spread(core_us(ours, 'gateway'))} core-µs/req", "Hive Gateway (same tickets_svc)",
+                    "1. reads vs peer", f"{read}, response cache off: {spread(figure(ours, 'rps'))} req/s, "
+                    f"{latency(ours)}, {spread(core_us(ours, 'uncached'))} core-µs/req",
+                    "Hive Gateway (same tickets_svc)",
                     f"{spread(figure(hive, 'rps'))} req/s, {latency(hive)}, "
                     f"{spread(core_us(hive, 'hive'))} core-µs/req",
                     paired(ours, hive, "rps", "rps"), "req/s ÷ peer req/s",

@@ -261,6 +261,29 @@ class Bench:
             waits.append(before_port)
             cases["before ticket(id)"] = http(before_port, get_bodies)
             cases["before tickets(first: 20)"] = http(before_port, [{"query": LISTING_20}])
+        # The same read not answered from the response cache, on one tickets_svc and on two replicas behind one
+        # target (round robin), each through its own gateway process.
+        replica_port = servers.free_port()
+        self.start_child("tickets-replica", "tickets_svc", {"GRPC_PORT": str(replica_port)})
+        for name, target in (
+            ("uncached", tickets_target),
+            ("2 replicas", f"{tickets_target},127.0.0.1:{replica_port}"),
+        ):
+            port = servers.free_port()
+            self.start_child(
+                f"gateway {name}",
+                "gateway",
+                {
+                    "GATEWAY_PORT": str(port),
+                    "NATS_URL": live_nats.url,
+                    "TICKETS_GRPC_TARGET": target,
+                    "RESPONSE_CACHE_SIZE": "0",
+                },
+            )
+            waits.append(port)
+            cases[f"{name} ticket(id)"] = http(port, get_bodies)
+            if name == "uncached":
+                cases["uncached tickets(first: 20)"] = http(port, [{"query": LISTING_20}])
         why_not = peer.available() if self.peer else "not asked for"
         if why_not is None:
             hive_port = servers.free_port()
@@ -278,7 +301,7 @@ class Bench:
         idle: dict[str, float] = {}
         try:
             for name, case in cases.items():  # freshly started gateways: first requests plan, connect, compile
-                if name.startswith(("before ", "hive ")):
+                if name.startswith(("before ", "hive ", "uncached ", "2 replicas ")):
                     await case()
             for name, pid in self.pids().items():  # idle memory of the gateways, before any load
                 if name in ("hive-gateway", "before-gateway", "gateway"):
