@@ -11,6 +11,7 @@
 # no dev tools. It runs as the unprivileged user 10001 and never writes to its own filesystem.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
 
 # uv, pinned to the version the lock file is written with.
 FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
@@ -41,6 +42,20 @@ RUN make proto \
  && test -n "$(find ticketstore -name '*_pb2.py' -print -quit)" \
  && python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
       common ticketstore auth_svc tickets_svc orders_svc payments_svc expiration_svc gateway
+
+# ---------------------------------------------------------------------------------------------------------
+# The web client, built from web/package-lock.json (npm ci) and the committed generated code: the build fails if
+# the typed operations or the persisted-documents manifest drifted from the schema or the client's documents.
+FROM ${NODE_IMAGE} AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --no-fund --no-audit
+COPY gateway/schema.graphql /src/gateway/schema.graphql
+COPY web/ ./
+RUN npm run codegen:check \
+ && npx vite build \
+ && test -f dist/index.html
 
 # ---------------------------------------------------------------------------------------------------------
 # The runtime virtualenv: the locked runtime dependencies only (no dev group, the project itself not installed:
@@ -74,6 +89,10 @@ COPY --from=proto /src/orders_svc /app/orders_svc
 COPY --from=proto /src/payments_svc /app/payments_svc
 COPY --from=proto /src/expiration_svc /app/expiration_svc
 COPY --from=proto /src/gateway /app/gateway
+# The web client the gateway serves at `/`, and the manifest of its persisted operations.
+COPY --from=web /src/web/dist /app/web/dist
+COPY --from=web /src/web/persisted-documents.json /app/web/persisted-documents.json
+ENV WEB_DIST_DIR=/app/web/dist
 # Fail the build, not the pod: every Deployment's `python -m <module>` exists, and the shared runtime and the
 # generated protos import with the runtime dependencies alone.
 RUN python - <<'EOF'

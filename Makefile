@@ -5,7 +5,7 @@ PY := .venv/bin/python
 BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: help install deps proto check lint typecheck test dev dev-keys bench k8s-check clean
+.PHONY: help install deps proto check lint typecheck test dev dev-keys bench k8s-check clean web web-check web-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -27,7 +27,7 @@ ticketstore/.stamp: $(PROTO_FILES) uv.lock
 	find ticketstore -type d -exec touch {}/__init__.py \;
 	touch $@
 
-check: install lint typecheck  ## ruff, import rules (lint-imports), mypy --strict, buf lint
+check: install lint typecheck web-check  ## ruff, import rules (lint-imports), mypy --strict, buf lint, the web client's eslint + tsc + codegen drift
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
@@ -36,14 +36,27 @@ lint:
 typecheck:
 	.venv/bin/mypy common auth_svc tickets_svc orders_svc payments_svc expiration_svc gateway
 
-test: install  ## every test, against real servers started on free loopback ports
+test: install web web-test  ## every test (the web client's Vitest, then pytest incl. the browser tests)
 	$(PY) -m pytest -q
 
-dev: install  ## start the servers, every service and the gateway (Ctrl-C stops them)
+dev: install web  ## start the servers, every service and the gateway (Ctrl-C stops them)
 	$(PY) -m common.devstack
 
 dev-keys: install  ## only create the development JWT key pair in .dev/keys (make dev does it too)
 	$(PY) -m common.firstrun
+
+# The web client (web/): npm packages from web/package-lock.json when missing or outdated.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-fund --no-audit
+
+web: web/node_modules/.package-lock.json  ## build the web client: codegen, then vite build into web/dist
+	cd web && npm run build
+
+web-check: web/node_modules/.package-lock.json  ## web client: eslint, tsc, generated code and manifest up to date
+	cd web && npm run lint && npm run typecheck && npm run codegen:check
+
+web-test: web/node_modules/.package-lock.json  ## web client unit tests (Vitest)
+	cd web && npm test
 
 k8s-check:  ## build every k8s overlay and validate it offline (kustomize + kubernetes-validate)
 	$(PY) -m pytest tests/k8s -q
@@ -52,4 +65,4 @@ bench: install  ## run the benchmarks and write docs/BENCHMARKS.md
 	$(PY) -m tests.bench
 
 clean:  ## remove generated code and local dev data
-	rm -rf ticketstore .dev .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
+	rm -rf ticketstore .dev .mypy_cache .ruff_cache .pytest_cache .import_linter_cache web/dist

@@ -4,9 +4,17 @@ Delivery is at least once. Handlers are registered per subject with `Handlers().
 the payload the subject carries (common.events), and return an `Outcome`:
   APPLIED / DUPLICATE  -> ack
   EARLY                -> nak with a delay (the event it depends on has not arrived yet)
-A handler that raises is retried with exponential backoff. After `max_attempts` deliveries the message is
-copied to the DEADLETTERS stream (subject `deadletter.<consumer>.<original subject>`, with the error) and
-terminated, so one poison message cannot block its consumer; `python -m common.deadletters` lists and replays.
+A handler that raises `PermanentFailure` (the message can never succeed: it fails validation, or a bug makes it
+unprocessable), and a payload that cannot be decoded, go to the DEADLETTERS stream (subject
+`deadletter.<consumer>.<original subject>`, with the error) and are terminated; `python -m common.deadletters`
+lists and replays them. Any other exception is a transient failure (MongoDB, Redis, Stripe or NATS down, a timeout):
+the message is redelivered with capped exponential backoff, without limit, so an outage delays work but loses
+none. EARLY messages are redelivered the same way. While a handler works, the broker is told so (`in_progress`)
+so a slow handler is not redelivered to another replica at the same time; a handler stuck longer than
+`handler_timeout` is cancelled and retried.
+
+Each consumer's loop runs under `common.supervisor`: if acking, dead-lettering or terming raises (NATS
+reconnecting), the loop is restarted with backoff and the service reports NOT_SERVING meanwhile.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,14 +36,15 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from common import events
+from common import events, metrics, tracing
+from common.errors import PermanentFailure
+from common.supervisor import Supervisor
 from common.versioning import Outcome as Outcome  # re-exported: handlers import it from here with Delivery
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
-TRACE_HEADER = "Trace-Id"
 ERROR_HEADER = "Ts-Error"
 ORIGINAL_SUBJECT_HEADER = "Ts-Original-Subject"
 # JetStream API error codes when another process created the stream between our look-up and our create:
@@ -47,7 +56,7 @@ CREATED_MEANWHILE = frozenset({10058, 10065})
 class Delivery:
     subject: str
     attempt: int  # 1 on first delivery
-    trace_id: str
+    trace_id: str  # of the W3C `traceparent` the message carries ("" without one), for logs
 
 
 Handler = Callable[[M, Delivery], Awaitable[Outcome]]
@@ -76,13 +85,26 @@ class Handlers(Mapping[str, Handler[Any]]):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 8
+    """Redelivery of EARLY messages and transient failures: exponential from `first_delay`, capped at `max_delay`,
+    never given up (an outage of any length only delays the message)."""
+
     first_delay: float = 0.2
     max_delay: float = 10.0
     ack_wait: float = 10.0  # a message handed to a consumer that died is redelivered after this
+    handler_timeout: float = 120.0  # a handler stuck this long (a hung dependency) is cancelled and retried
 
     def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.first_delay * 2 ** (attempt - 1)))
+        return float(min(self.max_delay, self.first_delay * 2 ** min(attempt - 1, 30)))
+
+
+@dataclass
+class ConsumerStats:
+    """Counters of one consumer (the hook for metrics)."""
+
+    handled: int = 0  # acknowledged (applied, duplicate, or no handler)
+    early: int = 0  # EARLY: redelivered later
+    retried: int = 0  # transient failures: redelivered later
+    dead_lettered: int = 0
 
 
 class EventBus:
@@ -137,12 +159,13 @@ class EventBus:
             return
         raise RuntimeError(f"stream {config.name} could be neither created nor found")
 
-    async def publish(self, subject: str, message: Message, msg_id: str, trace_id: str | None = None) -> None:
-        await self.publish_raw(subject, message.SerializeToString(), msg_id, trace_id)
+    async def publish(self, subject: str, message: Message, msg_id: str) -> None:
+        await self.publish_raw(subject, message.SerializeToString(), msg_id)
 
-    async def publish_raw(self, subject: str, payload: bytes, msg_id: str, trace_id: str | None = None) -> None:
-        """Publish and wait for the stream's ack; a repeat of `msg_id` within the window is dropped by the broker."""
-        headers = {MSG_ID_HEADER: msg_id, TRACE_HEADER: trace_id or uuid.uuid4().hex}
+    async def publish_raw(self, subject: str, payload: bytes, msg_id: str) -> None:
+        """Publish and wait for the stream's ack; a repeat of `msg_id` within the window is dropped by the broker.
+        The current trace context goes along as W3C `traceparent` header (common.tracing)."""
+        headers = {**tracing.carrier(), MSG_ID_HEADER: msg_id}
         await self.js.publish(subject, payload, headers=headers, timeout=5)
 
     async def consume(
@@ -151,21 +174,24 @@ class EventBus:
         filter_subject: str,
         handlers: Mapping[str, Handler[Any]],
         retry: RetryPolicy | None = None,
+        supervisor: Supervisor | None = None,
     ) -> Consumer:
-        """Start a durable pull consumer; subjects without a handler are acknowledged and skipped."""
+        """Start a durable pull consumer; subjects without a handler are acknowledged and skipped.
+
+        Its loop runs under `supervisor` (the runtime's, which reports health); without one, under its own."""
         stream = events.stream_for(filter_subject.replace(">", "x"))
         retry = retry or RetryPolicy()
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            max_deliver=-1,  # our own code dead-letters, so the broker never silently drops a message
+            max_deliver=-1,  # only our own code dead-letters (permanent failures), never the broker
             ack_wait=retry.ack_wait,
             filter_subject=filter_subject,
         )
         subscription = await self.js.pull_subscribe(filter_subject, durable=durable, stream=stream.name, config=config)
-        consumer = Consumer(self, durable, subscription, dict(handlers), retry)
-        consumer.start()
+        consumer = Consumer(self, durable, filter_subject, subscription, dict(handlers), retry)
+        consumer.start(supervisor or Supervisor())
         return consumer
 
 
@@ -176,21 +202,24 @@ class Consumer:
         self,
         bus: EventBus,
         durable: str,
+        filter_subject: str,
         subscription: JetStreamContext.PullSubscription,
         handlers: dict[str, Handler[Any]],
         retry: RetryPolicy,
     ) -> None:
         self._bus = bus
         self.durable = durable
+        self.name = f"consumer:{durable}:{filter_subject}"
         self._subscription = subscription
         self._handlers = handlers
         self._retry = retry
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._busy = False
+        self.stats = ConsumerStats()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable}")
+    def start(self, supervisor: Supervisor) -> None:
+        self._task = supervisor.spawn(self.name, self._run)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Finish the message in hand (its ack included), then stop; the rest of a batch is redelivered later."""
@@ -230,38 +259,80 @@ class Consumer:
                 finally:
                     self._busy = False
 
+    async def sample_lag(self) -> None:
+        """Refresh the lag gauges from the consumer's info (common.metrics.Sampler calls this)."""
+        info = await self._subscription.consumer_info()
+        metrics.CONSUMER_PENDING.labels(self.durable).set(info.num_pending or 0)
+        metrics.CONSUMER_ACK_PENDING.labels(self.durable).set(info.num_ack_pending or 0)
+
     async def _process(self, msg: Msg) -> None:
         attempt = msg.metadata.num_delivered or 1
-        headers = msg.headers or {}
-        delivery = Delivery(msg.subject, attempt, headers.get(TRACE_HEADER, ""))
+        metrics.CONSUMER_PENDING.labels(self.durable).set(msg.metadata.num_pending or 0)
         handler = self._handlers.get(msg.subject)
         if handler is None:
+            metrics.EVENTS_DELIVERED.labels(self.durable, msg.subject, "skipped").inc()
             await _confirmed_ack(msg)
+            self.stats.handled += 1
             return
+        if attempt > 1:
+            metrics.EVENTS_REDELIVERED.labels(self.durable, msg.subject).inc()
+        with tracing.consume_span(msg.subject, msg.headers, self.durable, attempt):
+            await self._deliver(msg, handler, attempt)
+
+    async def _deliver(self, msg: Msg, handler: Handler[Any], attempt: int) -> None:
         try:
             message = events.decode(msg.subject, msg.data)
         except DecodeError as error:
+            metrics.EVENTS_DELIVERED.labels(self.durable, msg.subject, "undecodable").inc()
             await self._dead_letter(msg, f"undecodable payload: {error}")
             return
+        delivery = Delivery(msg.subject, attempt, tracing.trace_id())
+        started = time.perf_counter()
         try:
-            outcome = await handler(message, delivery)
+            outcome = await self._handle(handler, message, delivery, msg)
         except asyncio.CancelledError:
             raise
-        except Exception as error:
-            log.exception("%s: handler for %s failed (attempt %d)", self.durable, msg.subject, attempt)
-            await self._retry_or_dead_letter(msg, attempt, f"{type(error).__name__}: {error}")
+        except PermanentFailure as error:
+            self._observe(msg.subject, "failed", started)
+            await self._dead_letter(msg, f"{type(error).__name__}: {error}")
             return
+        except Exception as error:
+            self._observe(msg.subject, "failed", started)
+            self.stats.retried += 1
+            delay = self._retry.delay(attempt)
+            log.warning("%s: handler for %s failed (attempt %d): %s: %s; retrying in %.1f s", self.durable,
+                        msg.subject, attempt, type(error).__name__, error, delay, exc_info=attempt == 1)  # fmt: skip
+            await msg.nak(delay=delay)
+            return
+        self._observe(msg.subject, outcome.name.lower(), started)
         if outcome is Outcome.EARLY:
+            self.stats.early += 1
             log.info("%s: %s arrived early (attempt %d); redelivering later", self.durable, msg.subject, attempt)
-            await self._retry_or_dead_letter(msg, attempt, "still early after the last attempt")
+            await msg.nak(delay=self._retry.delay(attempt))
             return
         await _confirmed_ack(msg)
+        self.stats.handled += 1
 
-    async def _retry_or_dead_letter(self, msg: Msg, attempt: int, error: str) -> None:
-        if attempt >= self._retry.max_attempts:
-            await self._dead_letter(msg, error)
-        else:
-            await msg.nak(delay=self._retry.delay(attempt))
+    def _observe(self, subject: str, outcome: str, started: float) -> None:
+        metrics.HANDLER_SECONDS.labels(self.durable, subject).observe(time.perf_counter() - started)
+        metrics.EVENTS_DELIVERED.labels(self.durable, subject, outcome).inc()
+
+    async def _handle(self, handler: Handler[Any], message: Message, delivery: Delivery, msg: Msg) -> Outcome:
+        """Run the handler, telling the broker we are still at it, so it is not redelivered meanwhile."""
+
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(self._retry.ack_wait / 3)
+                with contextlib.suppress(Exception):  # NATS away: at worst a redelivery, which is idempotent
+                    await msg.in_progress()
+
+        beat = asyncio.create_task(keep_alive())
+        try:
+            return await asyncio.wait_for(handler(message, delivery), self._retry.handler_timeout)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
 
     async def _dead_letter(self, msg: Msg, error: str) -> None:
         meta = msg.metadata
@@ -269,10 +340,12 @@ class Consumer:
             MSG_ID_HEADER: f"dl:{self.durable}:{meta.stream}:{meta.sequence.stream}",
             ORIGINAL_SUBJECT_HEADER: msg.subject,
             ERROR_HEADER: error[:500],
-            TRACE_HEADER: (msg.headers or {}).get(TRACE_HEADER, ""),
+            **tracing.context_headers(msg.headers),
         }
         await self._bus.js.publish(f"deadletter.{self.durable}.{msg.subject}", msg.data, headers=headers, timeout=5)
         await msg.term()
+        self.stats.dead_lettered += 1
+        metrics.DEAD_LETTERS.labels(self.durable, msg.subject).inc()
         log.error("%s: %s moved to dead letters: %s", self.durable, msg.subject, error)
 
 

@@ -63,13 +63,28 @@ class DevSettings(BaseSettings):
     payments_port: int = 50054
     expiration_port: int = 50055
     gateway_port: int = Field(default=8000, validation_alias=AliasChoices("DEV_GATEWAY_PORT", "GATEWAY_PORT"))
+    # Each process's Prometheus metrics (METRICS_PORT), keyed in ports() by metrics_key(process).
+    auth_metrics_port: int = 19101
+    tickets_metrics_port: int = 19102
+    orders_metrics_port: int = 19103
+    payments_metrics_port: int = 19104
+    expiration_metrics_port: int = 19105
+    gateway_metrics_port: int = 19100
 
     def ports(self) -> dict[str, int]:
         return {
             "nats": self.nats_port, "redis": self.redis_port, "mongo": self.mongo_port, "stripe": self.stripe_port,
             "auth_svc": self.auth_port, "tickets_svc": self.tickets_port, "orders_svc": self.orders_port,
             "payments_svc": self.payments_port, "expiration_svc": self.expiration_port, "gateway": self.gateway_port,
+            "auth_metrics": self.auth_metrics_port, "tickets_metrics": self.tickets_metrics_port,
+            "orders_metrics": self.orders_metrics_port, "payments_metrics": self.payments_metrics_port,
+            "expiration_metrics": self.expiration_metrics_port, "gateway_metrics": self.gateway_metrics_port,
         }  # fmt: skip
+
+
+def metrics_key(process: str) -> str:
+    """The ports() key of a process's metrics port ("orders_svc" -> "orders_metrics")."""
+    return f"{process.removesuffix('_svc')}_metrics"
 
 
 @dataclass
@@ -186,16 +201,24 @@ class Stack:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = self.service_env()
-        check_ports_free({name: self.ports[name] for name in [*SERVICES, "gateway"]})
+        processes = [*SERVICES, "gateway"]
+        check_ports_free({key: self.ports[key] for name in processes for key in (name, metrics_key(name))})
         for name in SERVICES:
-            port_env = {"GRPC_PORT": str(self.ports[name])}
+            port_env = {"GRPC_PORT": str(self.ports[name]), "METRICS_PORT": str(self.metrics_port(name))}
             self.children[name] = Child(name, [sys.executable, "-m", name], {**env, **port_env}, logs / f"{name}.log")
-        gateway_env = {**env, "GATEWAY_PORT": str(self.ports["gateway"])}
+        gateway_env = {
+            **env,
+            "GATEWAY_PORT": str(self.ports["gateway"]),
+            "METRICS_PORT": str(self.metrics_port("gateway")),
+        }
         self.children["gateway"] = Child(
             "gateway", [sys.executable, "-m", "gateway"], gateway_env, logs / "gateway.log"
         )
         for child in self.children.values():
             child.start()
+
+    def metrics_port(self, process: str) -> int:
+        return self.ports[metrics_key(process)]
 
     async def wait_healthy(self, names: list[str] | None = None, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -340,7 +363,10 @@ async def main() -> int:
             return code
         gateway = f"http://127.0.0.1:{stack.ports['gateway']}"
         say("")
+        say(f"web:       {gateway}/")
         say(f"GraphiQL:  {gateway}/graphql")
+        for name in stack.children:
+            say(f"metrics:   {name:<15} http://127.0.0.1:{stack.metrics_port(name)}/metrics")
         say(f"logs:      {settings.dir / 'logs'}/<service>.log   data: {settings.dir}")
         say("ready. Ctrl-C stops everything (data is kept).")
         await supervise(stack, stop)

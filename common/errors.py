@@ -80,3 +80,9 @@ class Violations:
     def raise_if_any(self) -> None:
         if self._items:
             raise InvalidInput(list(self._items))
+
+
+class PermanentFailure(Exception):
+    """An event handler's verdict that a message can never succeed (it fails validation, or it cannot be
+    processed at all): the bus dead-letters it at once. Not a `TicketStoreError`: no caller is ever told.
+    Any other exception from a handler is transient and retried without limit (common.bus)."""

@@ -1,4 +1,5 @@
-"""gRPC server bootstrap shared by every service: health, reflection, the edge interceptor, graceful stop."""
+"""gRPC server bootstrap shared by every service: health, reflection, tracing, metrics, the edge interceptor,
+graceful stop."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from common import tracing
 from common.grpc_edge import EdgeInterceptor
+from common.metrics import RpcMetricsInterceptor
 from common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,8 @@ class GrpcServer:
         port: int,
     ) -> None:
         self._server = grpc.aio.server(
-            interceptors=[EdgeInterceptor(verifier)],
+            # Outermost first: the trace span and the metrics see the final status the edge sets.
+            interceptors=[tracing.server_interceptor(), RpcMetricsInterceptor(), EdgeInterceptor(verifier)],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
         )
         register(self._server)
@@ -46,6 +50,8 @@ class GrpcServer:
                                              reflection.SERVICE_NAME], self._server)  # fmt: skip
         self._address = f"{host}:{port}"
         self.port = 0
+        self._serving = False
+        self._tasks_healthy = True
 
     @property
     def target(self) -> str:
@@ -56,14 +62,22 @@ class GrpcServer:
         if self.port == 0:
             raise RuntimeError(f"cannot bind gRPC server to {self._address}")
         await self._server.start()
-        await self._set_all(SERVING)
+        self._serving = True
+        await self._set_all(SERVING if self._tasks_healthy else NOT_SERVING)
         log.info("gRPC serving %s on port %d", ", ".join(self._names) or "health checks", self.port)
         return self.port
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING first (so load balancers stop sending), then let in-flight calls finish."""
+        self._serving = False
         await self._set_all(NOT_SERVING)
         await self._server.stop(grace)
+
+    async def set_tasks_healthy(self, healthy: bool) -> None:
+        """The process's background tasks are all running (SERVING) or one is down (NOT_SERVING)."""
+        self._tasks_healthy = healthy
+        if self._serving:
+            await self._set_all(SERVING if healthy else NOT_SERVING)
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -34,8 +35,10 @@ Session = AsyncClientSession
 IndexKeys = str | Sequence[tuple[str, int]]
 
 
-def connect(url: str, app_name: str) -> AsyncMongoClient[Document]:
-    return AsyncMongoClient(url, tz_aware=True, appname=app_name, serverSelectionTimeoutMS=10_000)
+def connect(url: str, app_name: str, timeout_seconds: float = 10.0) -> AsyncMongoClient[Document]:
+    """`timeout_seconds`: how long an operation waits for an unreachable server before it fails (and is retried)."""
+    timeout_ms = int(timeout_seconds * 1000)
+    return AsyncMongoClient(url, tz_aware=True, appname=app_name, serverSelectionTimeoutMS=timeout_ms)
 
 
 # --- the write turn ---
@@ -82,9 +85,13 @@ async def in_transaction(client: AsyncMongoClient[Document], work: Callable[[Ses
     """Run `work` in one transaction (retried by the driver on transient errors), holding the write turn.
 
     A real MongoDB needs a replica set (one node is enough) for this; the k8s manifests run it that way.
+    The driver's own retries are bounded by twice the client's server-selection timeout (not its default 120 s):
+    in an outage the caller fails soon, visibly, and is retried by its own layer (an event is redelivered with
+    backoff), instead of holding the process's write turn for two minutes.
     """
     async with exclusive(client), client.start_session() as session:
-        return await session.with_transaction(work)
+        with pymongo.timeout(2 * client.options.server_selection_timeout):
+            return await session.with_transaction(work)
 
 
 # --- the time codec ---
@@ -145,6 +152,9 @@ class Collection:
     ) -> Document | None:
         document = await self._collection.find_one(encode_times(filter), projection, session=session)
         return None if document is None else _decode_times(document, self._times)
+
+    async def count_documents(self, filter: Document) -> int:
+        return await self._collection.count_documents(encode_times(filter))
 
     def find(self, filter: Document, *, session: Session | None = None) -> Cursor:
         return Cursor(self._collection.find(encode_times(filter), session=session), self._times)

@@ -5,23 +5,26 @@ entity and calls `outbox.add(session, ...)`; the relay is woken right after the 
 Relay side: `outbox.run()` publishes pending events oldest first, right after a notify and on a periodic sweep
 (which is what recovers events left behind by a crash between commit and publish). Each event is deleted only
 after JetStream acknowledged it; its `Nats-Msg-Id` makes a second publish of the same event a no-op at the broker.
+
+Each event keeps the trace context of the code that wrote it (`trace`), so its publish continues that trace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from google.protobuf.message import Message
 from pymongo import ASCENDING, AsyncMongoClient
 
-from common import events
+from common import events, metrics, tracing
 from common.bus import EventBus
 from common.mongo import Database, Document, Session
+from common.supervisor import Supervisor
 from common.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,10 +35,16 @@ BATCH = 500
 
 class Outbox:
     def __init__(
-        self, client: AsyncMongoClient[Document], db_name: str, bus: EventBus, sweep_seconds: float = 5.0
+        self,
+        client: AsyncMongoClient[Document],
+        db_name: str,
+        bus: EventBus,
+        sweep_seconds: float = 5.0,
+        service: str = "",
     ) -> None:
+        self.service = service or db_name  # the metrics' label
         self._database = Database(client, db_name)
-        self._collection = self._database.collection(COLLECTION)
+        self._collection = self._database.collection(COLLECTION, times=["created_at"])
         self._bus = bus
         self._sweep_seconds = sweep_seconds
         self._wake = asyncio.Event()
@@ -59,14 +68,14 @@ class Outbox:
         message: Message,
         entity_id: str,
         version: int | None,
-        trace_id: str | None = None,
+        trace_id: str | None = None,  # unused: the current trace context is stored (kept for existing callers)
     ) -> None:
         """Record an event as part of the caller's transaction (once per event: its id is unique)."""
         document = {
             "_id": events.msg_id(subject, entity_id, version),
             "subject": subject,
             "payload": message.SerializeToString(),
-            "trace_id": trace_id or uuid.uuid4().hex,
+            "trace": tracing.carrier(),
             "created_at": utcnow(),
         }
         await self._collection.insert_one(document, session=session)
@@ -86,16 +95,32 @@ class Outbox:
             pending = await cursor.to_list(length=limit)
             if not pending:
                 return 0
-            await asyncio.gather(*(
-                self._bus.publish_raw(d["subject"], bytes(d["payload"]), d["_id"], d.get("trace_id"))
-                for d in pending
-            ))  # fmt: skip
+            try:
+                await asyncio.gather(*(self._publish(d) for d in pending))
+            except Exception:
+                metrics.OUTBOX_FAILURES.labels(self.service).inc()
+                raise
             await self._collection.delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
             return len(pending)
 
-    def start(self) -> None:
+    async def _publish(self, event: Document) -> None:
+        subject = str(event["subject"])
+        with tracing.publish_span(subject, event.get("trace")):
+            await self._bus.publish_raw(subject, bytes(event["payload"]), str(event["_id"]))
+        metrics.OUTBOX_PUBLISHED.labels(self.service, subject).inc()
+        metrics.OUTBOX_RELAY_SECONDS.labels(self.service).observe(_age(event["created_at"]))
+
+    async def sample_backlog(self) -> None:
+        """Refresh the backlog gauges (common.metrics.Sampler calls this)."""
+        backlog = await self._collection.count_documents({})
+        first = await self._collection.find({}).sort([("created_at", ASCENDING)]).limit(1).to_list(1)
+        oldest = first[0] if first else None
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        metrics.OUTBOX_OLDEST_SECONDS.labels(self.service).set(_age(oldest["created_at"]) if oldest else 0.0)
+
+    def start(self, supervisor: Supervisor | None = None) -> None:
         self._wake.set()  # the first sweep runs at once: it publishes what a crash left behind
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._task = (supervisor or Supervisor()).spawn("outbox-relay", self._run)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -117,3 +142,12 @@ class Outbox:
                 raise
             except Exception:
                 log.exception("outbox relay: publish failed; will retry on the next sweep")
+
+
+def _age(created_at: object) -> float:
+    """Seconds since `created_at` (a client without tz_aware reads naive UTC datetimes); 0 if unreadable."""
+    if not isinstance(created_at, dt.datetime):
+        return 0.0
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=dt.UTC)
+    return max(0.0, (utcnow() - created_at).total_seconds())

@@ -1,5 +1,7 @@
 """What a backend service process runs, wired once: MongoDB, the event bus, the outbox relay, event consumers
 and the gRPC server, started in dependency order and stopped in reverse (gRPC health flips to NOT_SERVING first).
+Background tasks (consumers, the relay, a service's own loops via `supervisor`) run under one `Supervisor`:
+restarted with backoff when they die, and gRPC health says NOT_SERVING while one is down.
 
 A service's `app.py` builds a `Runtime`, adds its servicer (`serve`), its event handlers (`listen`) and set-up steps
 (`on_start`, e.g. indexes), and that is all the plumbing it has.
@@ -15,26 +17,29 @@ import grpc
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common import events, mongo
+from common import events, metrics, mongo
 from common.bus import Consumer, EventBus, Handlers, RetryPolicy
 from common.grpc_server import GrpcServer
 from common.mongo import Document
 from common.outbox import Outbox
 from common.settings import MongoSettings, ServiceSettings
+from common.supervisor import Backoff, Supervisor
 from common.tokens import TokenVerifier, load_verifier
 
 log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, name: str, settings: ServiceSettings, *, use_bus: bool = True) -> None:
+    def __init__(
+        self, name: str, settings: ServiceSettings, *, use_bus: bool = True, backoff: Backoff | None = None
+    ) -> None:
         self.name = name
         self.settings = settings
         self.verifier: TokenVerifier = load_verifier(settings.jwt_public_key_file, is_prod=settings.is_prod)
         self._use_bus = use_bus
         self._mongo: AsyncMongoClient[Document] | None = None
         if isinstance(settings, MongoSettings):
-            self._mongo = mongo.connect(settings.mongo_url, name)
+            self._mongo = mongo.connect(settings.mongo_url, name, settings.mongo_timeout_seconds)
         self._bus: EventBus | None = None
         self._outbox: Outbox | None = None
         self._server: GrpcServer | None = None
@@ -42,7 +47,12 @@ class Runtime:
         self._consumers: list[Consumer] = []
         self._start_hooks: list[Callable[[], Awaitable[None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        # Sampled gauges: consumer lag, outbox backlog, and what a service adds (e.g. pending timers).
+        self.sampler = metrics.Sampler()
+        self.sampler.add(self._sample)
         self._started = False
+        self.supervisor = Supervisor(backoff)
+        self.supervisor.on_health(self._tasks_health)
 
     # --- parts ---
 
@@ -103,23 +113,41 @@ class Runtime:
         if self._use_bus:
             self._bus = await EventBus.connect(self.settings.nats_url, self.name, self.settings.nats_stream_replicas)
             if self._mongo is not None:
-                self._outbox = Outbox(self._mongo, self.db.name, self._bus)
+                self._outbox = Outbox(self._mongo, self.db.name, self._bus, service=self.name)
                 await self._outbox.ensure_indexes()
         for hook in self._start_hooks:
             await hook()
         if self._outbox is not None:
-            self._outbox.start()  # its first sweep publishes what a crash left behind
+            self._outbox.start(self.supervisor)  # its first sweep publishes what a crash left behind
         for filter_subject, handlers, retry in self._listeners:
-            self._consumers.append(await self.bus.consume(self.name, filter_subject, handlers, retry))
+            consumer = await self.bus.consume(self.name, filter_subject, handlers, retry, self.supervisor)
+            self._consumers.append(consumer)
+        self.sampler.start()
         if self._server is not None:
             await self._server.start()
+
+    @property
+    def consumers(self) -> list[Consumer]:
+        return list(self._consumers)
+
+    async def _tasks_health(self, healthy: bool) -> None:
+        if self._server is not None:
+            await self._server.set_tasks_healthy(healthy)
+
+    async def _sample(self) -> None:
+        for task, restarts in self.supervisor.restarts.items():
+            metrics.TASK_RESTARTS.labels(task).set(restarts)
+        for consumer in self._consumers:
+            await consumer.sample_lag()
+        if self._outbox is not None:
+            await self._outbox.sample_backlog()
 
     async def stop(self) -> None:
         """Stop in reverse order. Every step runs even if an earlier one failed; a second call does nothing."""
         if not self._started:
             return
         self._started = False
-        steps: list[Callable[[], Awaitable[None]]] = []
+        steps: list[Callable[[], Awaitable[None]]] = [self.sampler.stop]
         if self._server is not None:
             server = self._server
             steps.append(lambda: server.stop(self.settings.grace_seconds))

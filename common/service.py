@@ -1,4 +1,5 @@
-"""Running a service process: logging, start, wait for SIGTERM/SIGINT, graceful stop. Used by every `__main__`."""
+"""Running a process: logging, metrics, tracing, start, wait for SIGTERM/SIGINT, graceful stop. Used by every
+`__main__`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from common import logs
+from common import logs, metrics, tracing
 from common.grpc_server import wait_for_stop_signal
-from common.settings import ConfigurationError
+from common.settings import ConfigurationError, ProcessSettings
 
 log = logging.getLogger(__name__)
 
@@ -19,17 +20,13 @@ class ServiceApp(Protocol):
     async def stop(self) -> None: ...
 
 
-class HasLogLevel(Protocol):
-    @property
-    def log_level(self) -> str: ...
-
-
-S = TypeVar("S", bound=HasLogLevel)
+S = TypeVar("S", bound=ProcessSettings)
 
 
 def run(name: str, settings: S, make_app: Callable[[S], ServiceApp]) -> None:
     """`python -m <name>`: build the app from settings, start it, stop it gracefully on SIGTERM/SIGINT."""
-    logs.configure(settings.log_level, name)
+    logs.configure(settings.log_level, name, json_lines=settings.json_logs)
+    tracing.configure(name)
 
     async def main() -> None:
         try:
@@ -37,10 +34,12 @@ def run(name: str, settings: S, make_app: Callable[[S], ServiceApp]) -> None:
         except ConfigurationError as error:
             log.error("%s cannot start: %s", name, error)
             raise SystemExit(2) from None
+        metrics.serve(settings.metrics_port, settings.metrics_host)
         await app.start()
         await wait_for_stop_signal()
         log.info("%s: stopping", name)
         await app.stop()
+        tracing.shutdown()
         log.info("%s: stopped", name)
 
     try:

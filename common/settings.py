@@ -26,11 +26,20 @@ class ProcessSettings(BaseSettings):
 
     environment: Literal["dev", "test", "prod"] = "dev"
     log_level: str = "INFO"
+    # Log lines: JSON in prod unless set, readable text elsewhere (common.logs).
+    log_format: Literal["text", "json"] | None = None
     nats_url: str = "nats://127.0.0.1:4222"
+    # Prometheus metrics (common.metrics), never on the gateway's public port: unset = off, 0 = a free port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" if self.log_format is not None else self.is_prod
 
 
 class ServiceSettings(ProcessSettings):
@@ -51,3 +60,5 @@ class MongoSettings(ServiceSettings):
 
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = ""
+    # How long an operation waits for an unreachable MongoDB before it fails (an event handler is then retried).
+    mongo_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -10,9 +10,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
+from common import metrics
 from common.bus import RetryPolicy
 from common.clock import Clock, SystemClock
 from common.runtime import Runtime, RuntimeApp
+from expiration_svc.domain import now_ms, seconds_to_ms
 from expiration_svc.listeners import Listeners
 from expiration_svc.operations import Timers
 from expiration_svc.scheduler import Scheduler
@@ -42,15 +44,17 @@ class ExpirationApp(RuntimeApp):
         self.runtime = Runtime("expiration_svc", settings)
         self.redis = connect_redis(settings.redis_url)
         self.store = TimerStore(self.redis, settings.redis_prefix)
+        self.clock = clock or SystemClock()
         self.scheduler = Scheduler(
             self.store,
             self._publish,
-            clock or SystemClock(),
+            self.clock,
             poll_interval=settings.poll_interval_seconds,
             lease=settings.lease_seconds,
             batch_size=settings.batch_size,
             tombstone=settings.tombstone_seconds,
             retry_delay=settings.retry_seconds,
+            supervisor=self.runtime.supervisor,
         )
         # No API of its own: the gRPC server carries health checking and reflection, for probes and tooling.
         self.runtime.serve(lambda server: None, [])
@@ -58,9 +62,16 @@ class ExpirationApp(RuntimeApp):
         self.runtime.on_start(self._start_scheduler)
         self.runtime.on_stop(self.redis.aclose)
         self.runtime.on_stop(self._stop_scheduler)
+        self.runtime.sampler.add(self._sample_timers)
 
     async def _publish(self, subject: str, message: Message, msg_id: str) -> None:
         await self.runtime.bus.publish(subject, message, msg_id)
+
+    async def _sample_timers(self) -> None:
+        pending, claimed = await self.store.counts()
+        metrics.TIMERS_PENDING.set(pending + claimed)
+        overdue_before = now_ms(self.clock().timestamp()) - seconds_to_ms(metrics.OVERDUE_MARGIN_SECONDS)
+        metrics.TIMERS_OVERDUE.set(await self.store.overdue(overdue_before))
 
     async def _start_scheduler(self) -> None:
         try:

@@ -25,8 +25,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from google.protobuf.message import Message
 
-from common import events
+from common import events, metrics
 from common.clock import Clock
+from common.supervisor import Supervisor
 from expiration_svc import messages
 from expiration_svc.domain import Claim, now_ms, seconds_to_ms, wake_delay
 from expiration_svc.store import TimerStore
@@ -50,8 +51,10 @@ class Scheduler:
         batch_size: int = 500,
         tombstone: float = 86_400.0,
         retry_delay: float = 1.0,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._store = store
+        self._supervisor = supervisor or Supervisor()
         self._publish = publish
         self._clock = clock
         self._poll_interval = poll_interval
@@ -97,7 +100,7 @@ class Scheduler:
 
     def start(self) -> None:
         self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="expiration-scheduler")
+        self._task = self._supervisor.spawn("expiration-scheduler", self._run)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Finish the batch in hand (within `timeout`), then stop. Timers claimed but not announced by then are
@@ -196,3 +199,4 @@ class Scheduler:
                 events.EXPIRATION_COMPLETE, message, events.msg_id(events.EXPIRATION_COMPLETE, order_id)
             )
         self.published += 1
+        metrics.TIMERS_FIRED.inc()

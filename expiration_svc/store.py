@@ -165,6 +165,14 @@ class TimerStore:
     async def is_closed(self, order_id: str) -> bool:
         return await self._redis.zscore(self.closed_key, order_id) is not None
 
+    async def overdue(self, due_before: int) -> int:
+        """Timers due before `due_before` (ms) and not fired: pending ones, and claims whose lease ran out."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcount(self.timers_key, "-inf", f"({due_before}")
+            pipe.zcount(self.claimed_key, "-inf", f"({due_before}")
+            pending, claimed = await pipe.execute()
+        return int(pending) + int(claimed)
+
     async def counts(self) -> tuple[int, int]:
         """(pending, claimed) timers."""
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -12,6 +12,7 @@ import uvicorn
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from common import metrics
 from gateway.asgi import GraphQLView, create_app
 from gateway.clients import Backends
 from gateway.context import GatewayContext
@@ -41,6 +42,7 @@ class GatewayApp:
         self.settings = settings
         self.sessions = Sessions(settings)
         self.hub = LiveHub(settings.nats_url, settings.subscriber_queue_size)
+        metrics.LIVE_SUBSCRIPTIONS.set_function(self.live_subscriptions)
         self.schema = build_schema(settings)
         self.documents = Documents(
             load_manifest(settings.persisted_documents_file),
@@ -70,6 +72,11 @@ class GatewayApp:
     def url(self) -> str:
         """The base address, e.g. http://127.0.0.1:8000 (valid once started)."""
         return f"http://{self.settings.gateway_host}:{self.port}"
+
+    def live_subscriptions(self) -> int:
+        """Websocket subscriptions: each shared group (gateway.shared) is one hub subscriber for all its members."""
+        shared = self.view.shared
+        return self.hub.subscriber_count - shared.group_count + shared.member_count
 
     # --- per request ---
 

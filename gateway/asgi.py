@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import MissingQueryError
@@ -38,6 +38,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
+from common import metrics
 from gateway.context import GatewayContext
 from gateway.documents import Documents
 from gateway.errors import ApiError, Code
@@ -145,6 +146,15 @@ class GraphQLView(GraphQL[GatewayContext, None]):
         self.responses = responses
         self._make_context = make_context
         self._on_connect = on_connect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            return await super().__call__(scope, receive, send)
+        metrics.WEBSOCKETS.inc()
+        try:
+            return await super().__call__(scope, receive, send)
+        finally:
+            metrics.WEBSOCKETS.dec()
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GatewayContext:
         return self._make_context(request, response if isinstance(response, Response) else None)

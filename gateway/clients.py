@@ -24,6 +24,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common import tracing
 from gateway.errors import ApiError, from_rpc_error
 from gateway.settings import GatewaySettings
 from ticketstore.auth.v1 import auth_pb2_grpc
@@ -96,7 +97,8 @@ class Backends:
             "orders": settings.orders_grpc_target,
             "payments": settings.payments_grpc_target,
         }
-        interceptors: Any = [CountingInterceptor(self.calls)]  # grpc-stubs types interceptors as "cast me"
+        # grpc-stubs types interceptors as "cast me". The tracing ones send the trace context with every call.
+        interceptors: Any = [CountingInterceptor(self.calls), *tracing.client_interceptors()]
         self.backends = {
             name: Backend(
                 name,

@@ -1,15 +1,27 @@
-"""Schema extensions: masking of unexpected errors, and their logging."""
+"""Schema extensions: masking of unexpected errors, and their logging; metrics and a trace span per operation."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.graphql import OperationType
 
+from common import metrics
+from common.tracing import TRACER
 from gateway.errors import INTERNAL_MESSAGE, ApiError, Code
 
 log = logging.getLogger(__name__)
+MAX_OPERATION_NAMES = 200  # clients choose operation names: beyond this many, new ones are counted as "other"
+INVALID_DOCUMENT = "GRAPHQL_VALIDATION_FAILED"  # a document that does not parse or validate (Apollo's code)
+_CODES = {code.value for code in Code}
+_names: set[str] = set()
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -45,3 +57,70 @@ def log_errors(errors: list[GraphQLError]) -> None:
             log.error("internal error at %s (details logged above)", error.path)
         else:
             log.debug("client error at %s: %s", error.path, error.message)
+
+
+class Observe(SchemaExtension):
+    """Per operation: a trace span (the parent of the gRPC calls its resolvers make), and its count by name, type
+    and outcome code, and latency (ticketstore_graphql_operation*, common.metrics)."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        self._span = TRACER.start_span("graphql operation", kind=SpanKind.SERVER)
+        try:
+            yield
+        finally:
+            self._finish(time.perf_counter() - started)
+
+    def on_execute(self) -> Iterator[None]:
+        # Current while resolvers run, so backend calls join the trace. Not for a subscription: its stream may be
+        # closed from another task, where the context could not be detached.
+        if self._operation_type() == "subscription":
+            yield
+            return
+        token = otel_context.attach(trace.set_span_in_context(self._span))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    def _operation_type(self) -> str:
+        try:
+            return self.execution_context.operation_type.value
+        except Exception:  # no document: it did not parse
+            return "unknown"
+
+    def _finish(self, seconds: float) -> None:
+        context = self.execution_context
+        name, kind = operation_label(context.operation_name), self._operation_type()
+        result = context.result
+        code = outcome_code((result.errors if result is not None else None) or context.pre_execution_errors or [])
+        metrics.GRAPHQL_OPERATIONS.labels(name, kind, code).inc()
+        if kind != OperationType.SUBSCRIPTION.value:  # a subscription's "latency" is its lifetime
+            metrics.GRAPHQL_SECONDS.labels(name, kind).observe(seconds)
+        self._span.update_name(f"{kind} {name}")
+        self._span.set_attributes({"graphql.operation.name": name, "graphql.operation.type": kind,
+                                   "graphql.outcome": code})  # fmt: skip
+        if code == Code.INTERNAL.value:
+            self._span.set_status(Status(StatusCode.ERROR, code))
+        self._span.end()
+
+
+def operation_label(name: str | None) -> str:
+    if not name:
+        return "anonymous"
+    if name not in _names:
+        if len(_names) >= MAX_OPERATION_NAMES:
+            return "other"
+        _names.add(name)
+    return name
+
+
+def outcome_code(errors: list[GraphQLError]) -> str:
+    """OK, or the first error's `extensions.code` (INTERNAL for an unexpected one, before masking)."""
+    if not errors:
+        return "OK"
+    error = errors[0]
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str) and code in _CODES:
+        return code
+    return Code.INTERNAL.value if is_unexpected(error) else INVALID_DOCUMENT

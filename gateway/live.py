@@ -22,7 +22,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 
-from common import events
+from common import events, tracing
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,8 @@ class LiveHub:
         except DecodeError:
             log.warning("undecodable %s event ignored", msg.subject)
             return
-        self.publish_local(msg.subject, message)
+        with tracing.consume_span(msg.subject, msg.headers, "gateway-live", 1):  # the trace's last hop
+            self.publish_local(msg.subject, message)
 
     async def _on_reconnected(self) -> None:
         log.info("live hub reconnected to NATS; subscribers re-read their entities")

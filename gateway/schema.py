@@ -18,7 +18,7 @@ from strawberry.types.execution import ExecutionContext
 from common.timestamps import from_timestamp
 from gateway.context import GatewayContext, Info
 from gateway.errors import ApiError, Code
-from gateway.extensions import MaskInternalErrors, log_errors
+from gateway.extensions import MaskInternalErrors, Observe, log_errors
 from gateway.live import Signal, SubscriberDropped
 from gateway.settings import GatewaySettings
 from gateway.types import (
@@ -285,6 +285,7 @@ def build_schema(settings: GatewaySettings) -> GatewaySchema:
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             MaskInternalErrors,
+            Observe,
         ],
     )
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
 
 from common.bus import RetryPolicy
 from common.clock import Clock, SystemClock
@@ -14,6 +17,7 @@ from orders_svc.settings import OrdersSettings
 from orders_svc.store import OrderStore
 from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
+log = logging.getLogger(__name__)
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
 
 
@@ -37,3 +41,26 @@ class OrdersApp(RuntimeApp):
         )
         self.runtime.listen(Listeners(self.orders).handlers(), retry)
         self.runtime.on_start(self.store.ensure_indexes)
+        self._settings = settings
+        self._sweeper: asyncio.Task[None] | None = None
+        self.runtime.on_start(self._start_sweep)
+        self.runtime.on_stop(self._stop_sweep)
+
+    async def _start_sweep(self) -> None:
+        self._sweeper = self.runtime.supervisor.spawn("order-sweep", self._sweep_forever)
+
+    async def _stop_sweep(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def _sweep_forever(self) -> None:
+        grace = dt.timedelta(seconds=self._settings.sweep_grace_seconds)
+        while True:
+            await asyncio.sleep(self._settings.sweep_interval_seconds)
+            try:
+                await self.orders.sweep(grace)
+            except Exception:  # MongoDB away: the next round tries again
+                log.warning("the order sweep failed; retrying in %.0f s", self._settings.sweep_interval_seconds,
+                            exc_info=True)  # fmt: skip

@@ -14,6 +14,7 @@ transaction with its outbox event, so concurrent cancel / expiry / payment canno
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -80,6 +81,7 @@ class OrderStore:
     async def ensure_indexes(self) -> None:
         await self._orders.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
         await self._orders.create_index("ticket_id")
+        await self._orders.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])  # the sweep
         await self._tickets.create_index("seller_id")
         await self._locks.create_index("order_id")
 
@@ -105,6 +107,11 @@ class OrderStore:
     async def newest_of_user(self, user_id: str, limit: int) -> list[Order]:
         cursor = self._orders.find({"user_id": user_id}).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
         return [_order(d) async for d in cursor.limit(limit)]
+
+    async def overdue(self, before: dt.datetime, limit: int) -> list[str]:
+        """CREATED orders whose window closed before `before`, the oldest first."""
+        cursor = self._orders.find({"status": OrderStatus.CREATED.value, "expires_at": {"$lt": before}})
+        return [d["_id"] for d in await cursor.sort([("expires_at", ASCENDING)]).limit(limit).to_list()]
 
     async def lock_holder(self, ticket_id: str) -> str | None:
         """The active order holding `ticket_id`, if any."""

@@ -46,6 +46,11 @@ class LeaseLost(Exception):
     """Our lease expired and someone else took it: stop before calling Stripe again."""
 
 
+class StillProcessing(Exception):
+    """Stripe is still processing the intent of a cancelled order: whether to refund is not known yet. Transient:
+    the bus redelivers the order.cancelled (capped backoff, no limit) until the intent settles."""
+
+
 class Lease:
     def __init__(self, store: PaymentsStore, clock: Clock, order_id: str, owner: str, seconds: float) -> None:
         self._store = store
@@ -80,10 +85,19 @@ class Payments:
         self._lease_wait_seconds = lease_wait_seconds
         self._refund_lease_wait_seconds = refund_lease_wait_seconds
         self._order_arrival_wait_seconds = order_arrival_wait_seconds
+        self._in_flight: set[asyncio.Future[PaymentRecord]] = set()
 
     # --- the API ---
 
     async def pay(self, caller_id: str, order_id: str, payment_method: str) -> PaymentRecord:
+        """Shielded: a caller that gives up (a gRPC deadline) does not cancel a charge half-way; it runs to its
+        end, so every charge is recorded as a Payment (or left to the cancellation's refund), never dropped."""
+        work = asyncio.ensure_future(self._pay(caller_id, order_id, payment_method))
+        self._in_flight.add(work)
+        work.add_done_callback(self._in_flight.discard)
+        return await asyncio.shield(work)
+
+    async def _pay(self, caller_id: str, order_id: str, payment_method: str) -> PaymentRecord:
         request = domain.validate_pay(order_id, payment_method)
         await self._order_arrival(request.order_id)
         await self._check_payable(request.order_id, caller_id)  # cheap refusals first, without waiting for a lease
@@ -257,6 +271,9 @@ class Payments:
                 stored = await self._store.payment_by_order(order_id)
                 if stored is not None and not stored.refunded:
                     await self._refund(stored, lease)
+            elif intent.status == "processing":
+                # Cancelling does nothing to a processing intent and it may still succeed: look again later.
+                raise StillProcessing(f"order {order_id}: PaymentIntent {intent.id} is still processing")
             else:
                 await self._stripe.cancel(intent)  # it can never be charged for this order now
 

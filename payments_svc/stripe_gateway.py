@@ -19,6 +19,7 @@ import aiohttp
 import stripe
 from stripe.params import PaymentIntentCreateParams
 
+from common import metrics
 from payments_svc.domain import CANCELLABLE, CURRENCY
 from payments_svc.settings import PaymentsSettings
 
@@ -83,6 +84,7 @@ class StripeGateway:
     async def close(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
+    @metrics.stripe_call("create_intent")
     async def create_intent(self, order_id: str, amount_cents: int, idempotency_key: str) -> Intent:
         params: dict[str, object] = {"amount": amount_cents, "currency": CURRENCY, "metadata": {"order_id": order_id}}
         params["payment_method_types" if self._emulator else "allowed_payment_method_types"] = ["card"]
@@ -91,6 +93,7 @@ class StripeGateway:
         )
         return _intent(pi)
 
+    @metrics.stripe_call("retrieve")
     async def retrieve(self, intent_id: str) -> Intent | None:
         """The intent, or None when Stripe does not know it (e.g. an emulator that was reset)."""
         try:
@@ -100,6 +103,7 @@ class StripeGateway:
                 return None
             raise
 
+    @metrics.stripe_call("confirm")
     async def confirm(self, intent_id: str, payment_method: str, idempotency_key: str) -> Intent:
         """Attach `payment_method` and confirm. CardDeclined / UnknownPaymentMethod for the caller's mistakes."""
         try:
@@ -116,6 +120,7 @@ class StripeGateway:
             raise
         return _intent(pi)
 
+    @metrics.stripe_call("cancel")
     async def cancel(self, intent: Intent) -> None:
         """Cancel an intent that can no longer be charged by us; a no-op for final states."""
         if intent.status not in CANCELLABLE:
@@ -125,6 +130,7 @@ class StripeGateway:
         except stripe.InvalidRequestError:
             log.warning("could not cancel PaymentIntent %s (status %s)", intent.id, intent.status, exc_info=True)
 
+    @metrics.stripe_call("refund")
     async def refund(self, intent_id: str, idempotency_key: str) -> str:
         """Refund the intent's charge in full, at most once: an existing refund is reused. Returns the refund id."""
         existing = await self.client.v1.refunds.list_async({"payment_intent": intent_id, "limit": 10})

@@ -13,9 +13,10 @@ from common.devstack import Stack
 from tests.client import Client
 
 ORDER_WINDOW_SECONDS = 60
+WEB_DIST = Path(__file__).resolve().parents[1] / "web" / "dist"  # built by `make web`; the gateway serves it at /
 
 
-def start_stack(data_dir: Path, order_window: int) -> Stack:
+def start_stack(data_dir: Path, order_window: int, extra_env: dict[str, str] | None = None) -> Stack:
     """The stack as `make dev` starts it (first-run files, servers, services), on free ports, in test mode."""
     env = {key: value for key, value in os.environ.items()
            if key not in {"MONGO_URL", "NATS_URL", "REDIS_URL", "STRIPE_API_BASE", "JWT_PRIVATE_KEY_FILE",
@@ -25,6 +26,8 @@ def start_stack(data_dir: Path, order_window: int) -> Stack:
         "ORDER_EXPIRATION_SECONDS": str(order_window),
         "GRACE_SECONDS": "1",
         "LOG_LEVEL": "INFO",
+        "WEB_DIST_DIR": str(WEB_DIST),
+        **(extra_env or {}),
     })  # fmt: skip
     stack = Stack.on_free_ports(data_dir, env)
     stack.prepare()

@@ -6,6 +6,7 @@ import asyncio
 
 from common import events
 from common.bus import Delivery, EventBus, Outcome, RetryPolicy
+from common.errors import PermanentFailure
 from common.testing import servers
 from ticketstore.events.v1 import expiration_pb2, tickets_pb2
 
@@ -60,33 +61,99 @@ async def test_early_message_is_nakd_and_comes_back(bus: EventBus) -> None:
         return Outcome.APPLIED
 
     await bus.publish(events.EXPIRATION_COMPLETE, expired("o1"), "e1")
-    retry = RetryPolicy(max_attempts=5, first_delay=0.05)
+    retry = RetryPolicy(first_delay=0.05)
     consumer = await bus.consume("svc", "expiration.>", {events.EXPIRATION_COMPLETE: handler}, retry)  # type: ignore[dict-item]
     await asyncio.wait_for(done.wait(), 10)
     await consumer.stop()
     assert attempts == [1, 2, 3]
 
 
-async def test_message_that_keeps_failing_lands_in_dead_letters(bus: EventBus) -> None:
+async def test_a_permanent_failure_lands_in_dead_letters_at_once(bus: EventBus) -> None:
     attempts: list[int] = []
 
     async def handler(message: expiration_pb2.ExpirationComplete, delivery: Delivery) -> Outcome:
         attempts.append(delivery.attempt)
-        raise RuntimeError("boom")
+        raise PermanentFailure("order id fails validation")
 
     await bus.publish(events.EXPIRATION_COMPLETE, expired("poison"), "p1")
-    retry = RetryPolicy(max_attempts=3, first_delay=0.05)
+    retry = RetryPolicy(first_delay=0.05)
     consumer = await bus.consume("svc", "expiration.>", {events.EXPIRATION_COMPLETE: handler}, retry)  # type: ignore[dict-item]
     dead = await bus.js.pull_subscribe("deadletter.>", durable="inspect", stream="DEADLETTERS")
     messages = await dead.fetch(1, timeout=10)
-    await consumer.stop()
-    assert attempts == [1, 2, 3]
     assert messages[0].subject == "deadletter.svc.expiration.complete"
     assert messages[0].headers is not None
-    assert "RuntimeError: boom" in messages[0].headers["Ts-Error"]
+    assert "PermanentFailure: order id fails validation" in messages[0].headers["Ts-Error"]
     assert events.decode("expiration.complete", messages[0].data) == expired("poison")
     await asyncio.sleep(0.3)  # terminated: no further delivery
-    assert attempts == [1, 2, 3]
+    await consumer.stop()
+    assert attempts == [1]
+    assert consumer.stats.dead_lettered == 1
+
+
+async def test_an_undecodable_payload_lands_in_dead_letters(bus: EventBus) -> None:
+    calls: list[str] = []
+
+    async def handler(message: expiration_pb2.ExpirationComplete, delivery: Delivery) -> Outcome:
+        calls.append(message.order_id)
+        return Outcome.APPLIED
+
+    await bus.publish_raw(events.EXPIRATION_COMPLETE, b"\xff\xff not protobuf", "junk")
+    consumer = await bus.consume("svc", "expiration.>", {events.EXPIRATION_COMPLETE: handler})  # type: ignore[dict-item]
+    dead = await bus.js.pull_subscribe("deadletter.>", durable="inspect", stream="DEADLETTERS")
+    messages = await dead.fetch(1, timeout=10)
+    await consumer.stop()
+    assert messages[0].headers is not None
+    assert "undecodable payload" in messages[0].headers["Ts-Error"]
+    assert calls == []
+
+
+async def test_a_failing_handler_is_retried_without_limit_and_never_dead_lettered(bus: EventBus) -> None:
+    """Any exception but PermanentFailure is an outage: retried far beyond the old 8-attempt budget."""
+    attempts: list[int] = []
+    healed = asyncio.Event()
+
+    async def handler(message: expiration_pb2.ExpirationComplete, delivery: Delivery) -> Outcome:
+        attempts.append(delivery.attempt)
+        if delivery.attempt < 20:
+            raise ConnectionError("database down")
+        healed.set()
+        return Outcome.APPLIED
+
+    await bus.publish(events.EXPIRATION_COMPLETE, expired("o1"), "o1")
+    retry = RetryPolicy(first_delay=0.01, max_delay=0.05)
+    consumer = await bus.consume("svc", "expiration.>", {events.EXPIRATION_COMPLETE: handler}, retry)  # type: ignore[dict-item]
+    await asyncio.wait_for(healed.wait(), 20)
+    await consumer.stop()
+    assert attempts == list(range(1, 21))
+    assert consumer.stats.retried == 19
+    info = await bus.js.stream_info("DEADLETTERS")
+    assert info.state.messages == 0
+
+
+async def test_a_handler_slower_than_ack_wait_is_not_redelivered_meanwhile(bus: EventBus) -> None:
+    calls: list[int] = []
+
+    async def handler(message: expiration_pb2.ExpirationComplete, delivery: Delivery) -> Outcome:
+        calls.append(delivery.attempt)
+        await asyncio.sleep(3.5)  # more than three times the ack wait
+        return Outcome.APPLIED
+
+    await bus.publish(events.EXPIRATION_COMPLETE, expired("o1"), "o1")
+    retry = RetryPolicy(ack_wait=1.0)
+    # Two replicas of the service: a redelivery would go to the idle one, concurrently.
+    consumers = [
+        await bus.consume("svc", "expiration.>", {events.EXPIRATION_COMPLETE: handler}, retry)  # type: ignore[dict-item]
+        for _ in range(2)
+    ]
+    for _ in range(300):
+        info = await bus.js.consumer_info("EXPIRATION", "svc")
+        if info.num_ack_pending == 0 and info.num_pending == 0 and calls:
+            break
+        await asyncio.sleep(0.05)
+    for consumer in consumers:
+        await consumer.stop()
+    assert calls == [1]
+    assert info.num_redelivered == 0
 
 
 async def test_dead_letter_can_be_listed_and_replayed(bus: EventBus) -> None:
@@ -97,13 +164,13 @@ async def test_dead_letter_can_be_listed_and_replayed(bus: EventBus) -> None:
 
     async def handler(message: expiration_pb2.ExpirationComplete, delivery: Delivery) -> Outcome:
         calls.append(message.order_id)
-        if len(calls) <= 2:
-            raise RuntimeError("database down")
+        if len(calls) == 1:
+            raise PermanentFailure("a bug, fixed before the replay")
         healed.set()
         return Outcome.APPLIED
 
     await bus.publish(events.EXPIRATION_COMPLETE, expired("o7"), "x7")
-    retry = RetryPolicy(max_attempts=2, first_delay=0.05)
+    retry = RetryPolicy(first_delay=0.05)
     consumer = await bus.consume("svc", "expiration.>", {events.EXPIRATION_COMPLETE: handler}, retry)  # type: ignore[dict-item]
     letters: list[tuple[int, str, str, str]] = []
     for _ in range(100):
@@ -112,11 +179,11 @@ async def test_dead_letter_can_be_listed_and_replayed(bus: EventBus) -> None:
             break
         await asyncio.sleep(0.05)
     assert [(c, s) for _, c, s, _ in letters] == [("svc", "expiration.complete")]
-    assert "database down" in letters[0][3]
+    assert "a bug" in letters[0][3]
     assert await replay(bus, letters[0][0]) == "expiration.complete"
     await asyncio.wait_for(healed.wait(), 10)
     await consumer.stop()
-    assert calls == ["o7", "o7", "o7"]
+    assert calls == ["o7", "o7"]
     assert await list_letters(bus, 10) == []
 
 

@@ -35,7 +35,7 @@ from tickets_svc.app import TicketsApp
 from tickets_svc.settings import TicketsSettings
 
 T = TypeVar("T")
-FAST_RETRY = RetryPolicy(max_attempts=30, first_delay=0.05, max_delay=0.2, ack_wait=5.0)
+FAST_RETRY = RetryPolicy(first_delay=0.05, max_delay=0.2, ack_wait=5.0)
 WS_PROTOCOL = "graphql-transport-ws"
 _emails = itertools.count()
 

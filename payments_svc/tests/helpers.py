@@ -21,7 +21,7 @@ from payments_svc.domain import OrderCopy, OrderStatus
 from ticketstore.events.v1 import orders_pb2, payments_pb2
 
 T = TypeVar("T")
-FAST_RETRY = RetryPolicy(max_attempts=30, first_delay=0.05, max_delay=0.3, ack_wait=30)
+FAST_RETRY = RetryPolicy(first_delay=0.05, max_delay=0.3, ack_wait=30)
 VISA = "pm_card_visa"
 
 

@@ -35,7 +35,7 @@ OVERLAYS = sorted(p.parent.name for p in (K8S / "overlays").glob("*/kustomizatio
 PROD_OVERLAYS = [o for o in OVERLAYS if o.startswith("prod")]
 
 # The contract of each Deployment: the module it runs and the settings (environment variables) it must get.
-COMMON_ENV = {"ENVIRONMENT", "LOG_LEVEL", "NATS_URL", "JWT_PUBLIC_KEY_FILE"}
+COMMON_ENV = {"ENVIRONMENT", "LOG_LEVEL", "NATS_URL", "JWT_PUBLIC_KEY_FILE", "METRICS_HOST", "METRICS_PORT"}
 BACKEND_ENV = COMMON_ENV | {"GRPC_HOST", "GRPC_PORT"}
 MONGO_ENV = {"MONGO_URL", "MONGO_DB"}
 MODULES: dict[str, dict[str, Any]] = {
@@ -427,6 +427,7 @@ def deployment_problems(ov: Overlay, pod: Pod) -> list[str]:
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if container.get(probe, {}).get("grpc", {}).get("port") != port:
                 problems.append(f"{pod.name}: {probe} is not a grpc.health.v1 probe on {port}")
+    problems += metrics_problems(ov, pod, env, port)
     if pod.spec.get("terminationGracePeriodSeconds", 30) < 30:
         problems.append(f"{pod.name}: terminationGracePeriodSeconds below 30 (preStop 5 s + 10 s grace + margin)")
     if "preStop" not in container.get("lifecycle", {}):
@@ -439,6 +440,28 @@ def deployment_problems(ov: Overlay, pod: Pod) -> list[str]:
         problems.append(f"{pod.name}: enableServiceLinks must be false (GATEWAY_PORT=tcp://... and friends)")
     if not any(m["mountPath"] == "/tmp" for m in container.get("volumeMounts", [])):
         problems.append(f"{pod.name}: read-only root filesystem but no writable /tmp")
+    return problems
+
+
+def metrics_problems(ov: Overlay, pod: Pod, env: dict[str, str], public_port: int) -> list[str]:
+    """The metrics port: its own named container port (never the public one), on every interface, scrape
+    annotations that point at it, and a port named `metrics` on the Service of the pods."""
+    metrics_port = int(env.get("METRICS_PORT") or 0)
+    if not metrics_port or metrics_port == public_port:
+        return [f"{pod.name}: METRICS_PORT must be set, and not to the public port {public_port}"]
+    problems = []
+    if pod.port_number("metrics") != metrics_port:
+        problems.append(f"{pod.name}: no container port named metrics on METRICS_PORT {metrics_port}")
+    if env.get("METRICS_HOST") != "0.0.0.0":
+        problems.append(f"{pod.name}: METRICS_HOST must be 0.0.0.0 to be scraped")
+    annotations = pod.obj["spec"]["template"]["metadata"].get("annotations", {})
+    wanted = {"prometheus.io/scrape": "true", "prometheus.io/port": str(metrics_port), "prometheus.io/path": "/metrics"}
+    if any(annotations.get(key) != value for key, value in wanted.items()):
+        problems.append(f"{pod.name}: scrape annotations missing or not on the metrics port: {annotations}")
+    services = [s for s in ov.kind("Service") if selects_service(s, pod.labels)]
+    if not any(p.get("name") == "metrics" and pod.port_number(p.get("targetPort", p["port"])) == metrics_port
+               for s in services for p in s["spec"]["ports"]):  # fmt: skip
+        problems.append(f"{pod.name}: no Service port named metrics")
     return problems
 
 
@@ -595,6 +618,8 @@ def needed_flows(ov: Overlay) -> dict[tuple[str, int], set[str]]:
                 need(pod.name, url.hostname or "", url.port or 0)
         if module_of(pod) == "gateway":
             flows.setdefault((pod.name, MODULES["gateway"]["port"]), set()).add(ANY)
+        if "METRICS_PORT" in env:  # Prometheus, from the monitoring namespace
+            flows.setdefault((pod.name, int(env["METRICS_PORT"])), set()).add(ANY)
     for pod in ov.pods:
         if pod.kind == "StatefulSet" and pod.port_number("cluster"):  # NATS servers route to each other
             flows.setdefault((pod.name, pod.port_number("cluster") or 0), set()).add(pod.name)
@@ -1112,6 +1137,19 @@ def test_the_workload_checks_catch_a_weakened_deployment() -> None:
     for expected in ("no livenessProbe", "no limits.cpu", "no limits.memory", "not read-only", "runAsNonRoot",
                      "readinessProbe grpc port", "settings missing"):  # fmt: skip
         assert expected in problems
+
+
+def test_the_metrics_check_catches_an_unscrapable_deployment() -> None:
+    ov = build("prod")
+    pod = ov.deployment_for("gateway")
+    assert pod is not None and metrics_problems(ov, pod, effective_env(ov, pod.containers[0]), 8000) == []
+    del pod.obj["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"]
+    pod.containers[0]["ports"] = [p for p in pod.containers[0]["ports"] if p["name"] != "metrics"]
+    env = {**effective_env(ov, pod.containers[0]), "METRICS_HOST": "127.0.0.1"}
+    problems = "\n".join(metrics_problems(ov, pod, env, 8000))
+    for expected in ("no container port named metrics", "METRICS_HOST", "scrape annotations", "no Service port"):
+        assert expected in problems
+    assert "not to the public port" in "\n".join(metrics_problems(ov, pod, {**env, "METRICS_PORT": "8000"}, 8000))
 
 
 def test_the_reference_and_service_checks_catch_dangling_names() -> None:

@@ -1,0 +1,109 @@
+"""OpenTelemetry traces of every process: gRPC calls (client and server), GraphQL operations, outbox publishes and
+consumed events, joined into one trace by W3C trace context in gRPC metadata and NATS message headers.
+
+`configure(service)` runs once per process (common.service.run). With OTEL_EXPORTER_OTLP_ENDPOINT set, spans are
+exported over OTLP/gRPC in batches (the standard OTEL_* variables tune the exporter and the batching). Without it
+nothing is recorded or exported (sampler off), but trace ids are still made and passed on, so the log lines of one
+request carry the same trace id in every process. A process that never calls `configure` (in-process tests) uses
+OpenTelemetry's no-op default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import Span, SpanKind
+
+CONTEXT_HEADERS = ("traceparent", "tracestate")  # W3C trace context
+ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+TRACER = trace.get_tracer("ticketstore")  # a proxy: it uses whatever provider `configure` installs later
+_OURS = filters.service_prefix("ticketstore.")  # health checks and reflection are not traced
+
+
+def exporting() -> bool:
+    return any(os.environ.get(name) for name in ENDPOINT_VARIABLES)
+
+
+def configure(service: str) -> TracerProvider:
+    """Install this process's tracer provider (service.name = `service`)."""
+    resource = Resource.create({"service.name": service})
+    if exporting():
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # only when used
+
+        provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER, parent-based by default
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def shutdown() -> None:
+    """Export what is still buffered (bounded by the exporter's timeout)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
+
+
+def server_interceptor() -> Any:
+    """The grpc.aio server interceptor of opentelemetry-instrumentation-grpc (a span per call of our services)."""
+    return aio_server_interceptor(filter_=_OURS)  # type: ignore[no-untyped-call]
+
+
+def client_interceptors() -> list[Any]:
+    """The grpc.aio client interceptors of opentelemetry-instrumentation-grpc (a span per call, context sent)."""
+    return list(aio_client_interceptors(filter_=_OURS))  # type: ignore[no-untyped-call]
+
+
+def carrier() -> dict[str, str]:
+    """The current trace context as headers (`traceparent`...); empty outside any span."""
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    return headers
+
+
+def trace_id() -> str:
+    """The current trace id (32 hex digits), or "" outside any trace."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+@contextlib.contextmanager
+def publish_span(subject: str, headers: Mapping[str, str] | None) -> Iterator[Span]:
+    """The span of one outbox publish, continuing the trace stored with the event (`headers`)."""
+    parent = propagate.extract(dict(headers or {}))
+    with TRACER.start_as_current_span(f"{subject} publish", context=parent, kind=SpanKind.PRODUCER,
+                                      attributes=_messaging(subject)) as span:  # fmt: skip
+        yield span
+
+
+@contextlib.contextmanager
+def consume_span(subject: str, headers: Mapping[str, str] | None, consumer: str, attempt: int) -> Iterator[Span]:
+    """The span of one delivery to a consumer, a child of the publish that sent it."""
+    parent = propagate.extract(dict(headers or {}))
+    attributes = {
+        **_messaging(subject),
+        "messaging.consumer.group.name": consumer,
+        "messaging.delivery.attempt": attempt,
+    }
+    with TRACER.start_as_current_span(f"{subject} process", context=parent, kind=SpanKind.CONSUMER,
+                                      attributes=attributes) as span:  # fmt: skip
+        yield span
+
+
+def _messaging(subject: str) -> dict[str, Any]:
+    return {"messaging.system": "nats", "messaging.destination.name": subject}
+
+
+def context_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The trace context headers of a message, to copy onto another (e.g. its dead letter)."""
+    return {name: headers[name] for name in CONTEXT_HEADERS if headers and name in headers}
