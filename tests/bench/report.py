@@ -163,13 +163,15 @@ def rows(outcome: dict[str, Any]) -> list[Row]:
         for name, label in (("live-gateway", ""), ("live-before", f" ({outcome.get('before', 'before')})")):
             if name not in live:
                 continue
-            ws, spread_runs = live[name]["runs"], live[f"{name} spread"]["runs"]
+            ws, spread_runs = live[name]["runs"], live.get(f"{name} spread", {}).get("runs", [])
             found.append(Row(
                 "3. live status", f"1 ticket{label}: {spread(figure(ws, 'per_s'))} deliveries/s, {latency(ws)}, "
                 f"gateway {spread(figure(ws, 'gateway_us_per_delivery'), 1)} core-µs/delivery",
                 "the hub in-process", f"{spread(figure(hub, 'per_s'))} deliveries/s, {latency(hub)}",
                 paired(ws, hub, "per_s", "per_s"), "deliveries/s ÷ deliveries/s",
             ))  # fmt: skip
+            if not spread_runs:
+                continue
             found.append(Row(
                 "3. live status", f"{plan['spread_connections'] * plan['spread_per_connection']:,} subscriptions over "
                 f"{plan['spread_tickets']:,} tickets{label}: "
@@ -259,15 +261,17 @@ def details(outcome: dict[str, Any]) -> str:
         for name in ("live-gateway", "live-before"):
             if name not in live:
                 continue
-            ws, wide = live[name]["runs"], live[f"{name} spread"]["runs"]
+            ws, wide = live[name]["runs"], live.get(f"{name} spread", {}).get("runs", [])
             label = "this commit" if name == "live-gateway" else f"before ({outcome.get('before', '')})"
             out.append(f"- {label}, 1 ticket: {spread(figure(ws, 'per_s'))} deliveries/s "
                        f"({spread(figure(ws, 'changes_per_s'), 2)} status changes/s to every subscriber), "
                        f"{latency(ws)}, gateway {spread(figure(ws, 'gateway_us_per_delivery'), 1)} core-µs per "
                        f"delivery; subscriptions opened in {spread(figure(ws, 'connect_s'), 2)} s. Cores over the "
                        f"whole command (opening included): {cpu_line(ws)}.")  # fmt: skip
-            out.append(f"- {label}, spread: {spread(figure(wide, 'per_s'))} deliveries/s, {latency(wide)}, gateway "
-                       f"{spread(figure(wide, 'gateway_us_per_delivery'), 1)} core-µs per delivery.")  # fmt: skip
+            if wide:
+                cost = spread(figure(wide, "gateway_us_per_delivery"), 1)
+                out.append(f"- {label}, spread: {spread(figure(wide, 'per_s'))} deliveries/s, {latency(wide)}, "
+                           f"gateway {cost} core-µs per delivery.")  # fmt: skip
         out.append(f"- hub in-process, 1 ticket: {spread(figure(live['hub']['runs'], 'per_s'))} deliveries/s, "
                    f"{latency(live['hub']['runs'])}; spread: {spread(figure(live['hub spread']['runs'], 'per_s'))} "
                    f"deliveries/s, {latency(live['hub spread']['runs'])}.\n")  # fmt: skip
