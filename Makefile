@@ -5,7 +5,7 @@ PY := .venv/bin/python
 BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: help install deps proto check lint typecheck test dev dev-keys bench k8s-check clean web web-check web-test
+.PHONY: help install deps proto check lint typecheck test unit chaos dev dev-keys bench k8s-check clean web web-check web-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -33,11 +33,17 @@ lint:
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
 	cd proto && ../$(BUF) lint && ../$(BUF) format -d --exit-code
-typecheck:
-	.venv/bin/mypy common auth_svc tickets_svc orders_svc payments_svc expiration_svc gateway
+typecheck:  ## mypy: --strict on the source, every def typed in the tests (pyproject [tool.mypy])
+	.venv/bin/mypy common auth_svc tickets_svc orders_svc payments_svc expiration_svc gateway tests
 
 test: install web web-test  ## every test (the web client's Vitest, then pytest incl. the browser tests)
 	$(PY) -m pytest -q
+
+unit: proto  ## the unit tests only: no server, no process, no socket (seconds)
+	$(PY) -m pytest -m unit -q
+
+chaos: install  ## the chaos run: purchases through the gateway while processes die and servers go away (CHAOS_SEED= replays)
+	$(PY) -m tests.chaos
 
 dev: install web  ## start the servers, every service and the gateway (Ctrl-C stops them)
 	$(PY) -m common.devstack

@@ -6,10 +6,11 @@ import re
 from dataclasses import dataclass
 
 from common.errors import Violations
+from common.text import is_display_safe
 
 EMAIL_MAX = 254
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # used with fullmatch
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def validate_sign_up(email: str, password: str) -> Credentials:
     normalised = normalise_email(email)
     if not normalised:
         problems.add("email", "email is required")
-    elif len(normalised) > EMAIL_MAX or not _EMAIL.match(normalised):
+    elif len(normalised) > EMAIL_MAX or not _EMAIL.fullmatch(normalised) or not is_display_safe(normalised):
         problems.add("email", "must be a valid email address")
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         problems.add("password", f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters")

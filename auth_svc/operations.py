@@ -9,7 +9,7 @@ from common import paging
 from common.clock import Clock
 from common.errors import AlreadyExists, Unauthenticated
 from common.ids import new_id
-from common.tokens import IssuedToken, TokenIssuer
+from common.tokens import Caller, IssuedToken, TokenIssuer
 
 INVALID_CREDENTIALS = "invalid credentials"
 
@@ -36,6 +36,11 @@ class Accounts:
         if user is None or not matches:
             raise Unauthenticated(INVALID_CREDENTIALS)
         return user, self._issuer.issue(user.id, user.email, self._clock())
+
+    async def sign_out(self, caller: Caller) -> None:
+        """Revoke the caller's token until it expires (every verifier learns it from `session.revoked`)."""
+        if caller.expires_at is not None:
+            await self._store.revoke(caller.token_id, caller.user_id, caller.expires_at)
 
     async def current_user(self, user_id: str) -> UserRecord:
         users = await self._store.by_ids([user_id])

@@ -31,6 +31,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             user=user_message(user), token=issued.token, expire_time=to_timestamp(issued.expires_at)
         )
 
+    async def SignOut(self, request: auth_pb2.SignOutRequest, context: Context) -> auth_pb2.SignOutResponse:
+        await self._accounts.sign_out(require_caller())
+        return auth_pb2.SignOutResponse()
+
     async def GetCurrentUser(
         self, request: auth_pb2.GetCurrentUserRequest, context: Context
     ) -> auth_pb2.GetCurrentUserResponse:

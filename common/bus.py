@@ -139,6 +139,7 @@ class EventBus:
                 storage=StorageType.FILE,
                 duplicate_window=events.DUPLICATE_WINDOW.total_seconds(),
                 num_replicas=self._stream_replicas,
+                max_age=stream.max_age.total_seconds() if stream.max_age else None,
             )
             await self._create_or_update(config)
 

@@ -37,7 +37,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from common import firstrun
 from common.settings import DEV_DIR
 from common.testing import servers
-from common.testing.servers import die_with_parent
+from common.testing.servers import RunningServer, die_with_parent
 
 SERVICES = ["auth_svc", "tickets_svc", "orders_svc", "payments_svc", "expiration_svc"]
 MAX_QUICK_CRASHES = 5
@@ -251,6 +251,13 @@ class Stack:
     def restart_server(self, index: int) -> None:
         """Start a server that died again, on the same port and data."""
         self.servers[index] = servers.restart(self.servers[index])
+
+    def server(self, name: str) -> RunningServer:
+        """The running server called `name` (nats, redis, mongo, stripe)."""
+        return next(server for server in self.servers if server.name == name)
+
+    def restart_server_named(self, name: str) -> None:
+        self.restart_server(next(i for i, server in enumerate(self.servers) if server.name == name))
 
     def stop(self) -> None:
         """Stop everything, bounded: every service and the gateway get SIGTERM at once and their grace

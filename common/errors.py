@@ -7,7 +7,8 @@
     ├── NotFound
     ├── AlreadyExists
     ├── Conflict
-    └── PaymentFailed
+    ├── PaymentFailed
+    └── RateLimited
 
 Domain code raises these. Only the gRPC edge (`common.grpc_edge`) turns them into status codes and rich details;
 anything else that escapes a handler is an INTERNAL error with a masked message.
@@ -66,6 +67,14 @@ class Conflict(TicketStoreError):
 
 class PaymentFailed(TicketStoreError):
     """The card was declined."""
+
+
+class RateLimited(TicketStoreError):
+    """Too many requests, or no capacity right now: try again after `retry_after_seconds`."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
 
 
 class Violations:

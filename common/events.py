@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 
-from ticketstore.events.v1 import expiration_pb2, orders_pb2, payments_pb2, tickets_pb2
+from ticketstore.events.v1 import expiration_pb2, orders_pb2, payments_pb2, sessions_pb2, tickets_pb2
 
 M = TypeVar("M", bound=Message)
 
@@ -31,6 +31,7 @@ ORDER_CANCELLED = Subject("order.cancelled", orders_pb2.OrderCancelled)
 ORDER_COMPLETED = Subject("order.completed", orders_pb2.OrderCompleted)
 EXPIRATION_COMPLETE = Subject("expiration.complete", expiration_pb2.ExpirationComplete)
 PAYMENT_CREATED = Subject("payment.created", payments_pb2.PaymentCreated)
+SESSION_REVOKED = Subject("session.revoked", sessions_pb2.SessionRevoked)
 
 PAYLOADS: dict[str, type[Message]] = {
     subject: subject.payload
@@ -42,6 +43,7 @@ PAYLOADS: dict[str, type[Message]] = {
         ORDER_COMPLETED,
         EXPIRATION_COMPLETE,
         PAYMENT_CREATED,
+        SESSION_REVOKED,
     )
 }
 
@@ -50,6 +52,7 @@ PAYLOADS: dict[str, type[Message]] = {
 class Stream:
     name: str
     subjects: tuple[str, ...]
+    max_age: timedelta | None = None  # messages older than this are dropped (None: kept)
 
 
 STREAMS = (
@@ -57,7 +60,10 @@ STREAMS = (
     Stream("ORDERS", ("order.>",)),
     Stream("PAYMENTS", ("payment.>",)),
     Stream("EXPIRATION", ("expiration.>",)),
+    # Revoked sessions matter only until the token expires: the longest TOKEN_TTL_SECONDS auth_svc accepts.
+    Stream("SESSIONS", ("session.>",), max_age=timedelta(days=7)),
 )
+MAX_TOKEN_TTL = timedelta(days=7)
 DEAD_LETTERS = Stream("DEADLETTERS", ("deadletter.>",))
 DUPLICATE_WINDOW = timedelta(minutes=5)
 

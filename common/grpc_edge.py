@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, cast
 
 import grpc
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -22,6 +23,7 @@ from common.errors import (
     InvalidInput,
     NotFound,
     PaymentFailed,
+    RateLimited,
     TicketStoreError,
     Unauthenticated,
 )
@@ -45,6 +47,7 @@ STATUS: dict[type[TicketStoreError], tuple[grpc.StatusCode, str]] = {
     AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, "CONFLICT"),
     Conflict: (grpc.StatusCode.FAILED_PRECONDITION, "CONFLICT"),
     PaymentFailed: (grpc.StatusCode.ABORTED, "PAYMENT_FAILED"),
+    RateLimited: (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"),
 }
 
 
@@ -67,12 +70,16 @@ def code_and_reason(error: TicketStoreError) -> tuple[grpc.StatusCode, str]:
 def status_proto(error: TicketStoreError) -> status_pb2.Status:
     """The google.rpc.Status for a domain error: ErrorInfo always, BadRequest with field violations."""
     code, reason = code_and_reason(error)
-    details = [error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)]
+    details: list[Message] = [error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)]
     if isinstance(error, InvalidInput):
         field_violations = [
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.message) for v in error.violations
         ]
         details.append(error_details_pb2.BadRequest(field_violations=field_violations))
+    if isinstance(error, RateLimited):
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(error.retry_after_seconds)
+        details.append(retry)
     status = status_pb2.Status(code=code.value[0], message=error.message)
     for detail in details:
         status.details.add().Pack(detail)

@@ -8,7 +8,7 @@ from bson import ObjectId
 
 from common.errors import InvalidInput
 
-_ID = re.compile(r"^[0-9a-f]{24}$")
+_ID = re.compile(r"[0-9a-f]{24}")
 
 
 def new_id() -> str:
@@ -17,6 +17,6 @@ def new_id() -> str:
 
 def check_id(value: str, field: str = "id") -> str:
     """`value` if it is a well-formed id, else InvalidInput naming `field`."""
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):  # fullmatch: `$` would let a trailing newline through
         raise InvalidInput.single(field, "must be a valid id")
     return value

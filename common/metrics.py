@@ -36,6 +36,7 @@ for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):  # CPU,
     REGISTRY.register(_collector)
 
 SAMPLE_SECONDS = 5.0  # how often sampled gauges are refreshed (about one scrape interval)
+STOP_SECONDS = 5.0  # how long stopping waits for a sample in progress
 
 # --- gateway ---
 GRAPHQL_OPERATIONS = Counter(
@@ -231,6 +232,7 @@ class Sampler:
         self._samples: list[Sample] = []
         self._failing: set[int] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def add(self, sample: Sample) -> None:
         self._samples.append(sample)
@@ -241,10 +243,14 @@ class Sampler:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        # A client library may swallow a cancellation that lands inside a sample (seen with a stop that then waited
+        # forever): the loop also watches a flag, and the wait is bounded.
+        self._stopping.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, STOP_SECONDS)
 
     async def sample_once(self) -> None:
         for index, sample in enumerate(list(self._samples)):
@@ -260,6 +266,7 @@ class Sampler:
                 self._failing.discard(index)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self.sample_once()
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)

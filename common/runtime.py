@@ -22,6 +22,7 @@ from common.bus import Consumer, EventBus, Handlers, RetryPolicy
 from common.grpc_server import GrpcServer
 from common.mongo import Document
 from common.outbox import Outbox
+from common.revocations import Revocations
 from common.settings import MongoSettings, ServiceSettings
 from common.supervisor import Backoff, Supervisor
 from common.tokens import TokenVerifier, load_verifier
@@ -42,6 +43,7 @@ class Runtime:
             self._mongo = mongo.connect(settings.mongo_url, name, settings.mongo_timeout_seconds)
         self._bus: EventBus | None = None
         self._outbox: Outbox | None = None
+        self.revocations = Revocations()
         self._server: GrpcServer | None = None
         self._listeners: list[tuple[str, Handlers, RetryPolicy | None]] = []
         self._consumers: list[Consumer] = []
@@ -112,6 +114,8 @@ class Runtime:
         self._started = True
         if self._use_bus:
             self._bus = await EventBus.connect(self.settings.nats_url, self.name, self.settings.nats_stream_replicas)
+            await self.revocations.follow(self._bus.js)  # before serving: a signed-out token is never let through
+            self.verifier.revoked = self.revocations
             if self._mongo is not None:
                 self._outbox = Outbox(self._mongo, self.db.name, self._bus, service=self.name)
                 await self._outbox.ensure_indexes()
@@ -156,6 +160,7 @@ class Runtime:
         steps.extend(reversed(self._stop_hooks))
         if self._outbox is not None:
             steps.append(self._outbox.stop)
+        steps.append(self.revocations.stop)
         if self._bus is not None:
             steps.append(self._bus.close)
         if self._mongo is not None:

@@ -12,6 +12,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -30,10 +31,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Caller:
-    """The signed-in user a request acts for."""
+    """The signed-in user a request acts for, and which token says so (`token_id` = its `jti`)."""
 
     user_id: str
     email: str
+    token_id: str = ""
+    expires_at: dt.datetime | None = None
+
+
+class RevokedTokens(Protocol):
+    def __contains__(self, token_id: object) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,9 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 class TokenVerifier:
-    def __init__(self, public_key: Ed25519PublicKey) -> None:
+    def __init__(self, public_key: Ed25519PublicKey, revoked: RevokedTokens | None = None) -> None:
         self._key = public_key
+        self.revoked = revoked  # signed-out token ids (common.revocations), set once the process follows them
 
     def verify(self, token: str) -> Caller:
         try:
@@ -61,16 +69,19 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("session expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid session token") from exc
-        subject, email = claims.get("sub"), claims.get("email")
-        if not isinstance(subject, str) or not isinstance(email, str):
+        subject, email, token_id = claims.get("sub"), claims.get("email"), claims.get("jti")
+        if not isinstance(subject, str) or not isinstance(email, str) or not isinstance(token_id, str):
             raise Unauthenticated("invalid session token")
-        return Caller(user_id=subject, email=email)
+        if self.revoked is not None and token_id in self.revoked:
+            raise Unauthenticated("this session was signed out")
+        expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
+        return Caller(user_id=subject, email=email, token_id=token_id, expires_at=expires_at)
 
 
 class TokenIssuer:

@@ -13,12 +13,14 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from common import metrics
+from common.tokens import load_verifier
 from gateway.asgi import GraphQLView, create_app
 from gateway.clients import Backends
 from gateway.context import GatewayContext
 from gateway.documents import Documents, load_manifest
 from gateway.live import LiveHub
 from gateway.loaders import ticket_loader
+from gateway.ratelimits import RateLimits
 from gateway.responses import ResponseCache
 from gateway.schema import build_schema
 from gateway.sessions import Sessions
@@ -41,6 +43,8 @@ class GatewayApp:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.sessions = Sessions(settings)
+        self.verifier = load_verifier(settings.jwt_public_key_file, is_prod=settings.is_prod)
+        self.limits = RateLimits(settings)
         self.hub = LiveHub(settings.nats_url, settings.subscriber_queue_size)
         metrics.LIVE_SUBSCRIPTIONS.set_function(self.live_subscriptions)
         self.schema = build_schema(settings)
@@ -89,6 +93,9 @@ class GatewayApp:
                 sessions=self.sessions,
                 token=None,
                 ticket_loader=ticket_loader(backends, None, cache=False),
+                limits=self.limits,
+                verifier=self.verifier,
+                client_address=self._client_address(connection),
                 cookies=dict(connection.cookies),
             )
         token = self.sessions.token_from_http(connection.headers, connection.cookies)
@@ -98,8 +105,19 @@ class GatewayApp:
             sessions=self.sessions,
             token=token,
             ticket_loader=ticket_loader(backends, token),
+            limits=self.limits,
+            verifier=self.verifier,
+            client_address=self._client_address(connection),
             response=response,
         )
+
+    def _client_address(self, connection: HTTPConnection) -> str:
+        header = self.settings.client_address_header
+        if header:
+            forwarded = connection.headers.get(header, "").split(",")[-1].strip()
+            if forwarded:
+                return forwarded
+        return connection.client.host if connection.client is not None else ""
 
     def _ws_connected(self, context: GatewayContext) -> None:
         context.token = self.sessions.token_from_ws(context.connection_params, context.cookies or {})
@@ -129,6 +147,7 @@ class GatewayApp:
             log_config=None,
             access_log=False,
             server_header=False,
+            proxy_headers=False,  # uvicorn would trust X-Forwarded-For from loopback; CLIENT_ADDRESS_HEADER decides
             timeout_graceful_shutdown=self.settings.graceful_shutdown_seconds,
         )
         listening = config.bind_socket()  # bound here, so the port (0: a free one) is known before serving
@@ -150,6 +169,7 @@ class GatewayApp:
             await self._serving
             self._server = self._serving = None
         await self.hub.stop()
+        await self.limits.close()
         if self._backends is not None:
             await self._backends.close()
             self._backends = None

@@ -4,13 +4,15 @@ client and its run-time settings. Only what is ours is here: the request context
 included.
 
 `/graphql`: queries and mutations by POST; subscriptions over `graphql-transport-ws` only (the legacy `graphql-ws`
-protocol is not offered: CVE-2026-35523); GET with `Accept: text/html` serves GraphiQL (unless disabled).
+protocol is not offered: CVE-2026-35523); GET with `Accept: text/html` serves GraphiQL (unless disabled), the page
+that the web client's build makes of the `graphiql` npm packages (gateway.web.graphiql_page), never a CDN.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,8 +47,8 @@ from gateway.errors import ApiError, Code
 from gateway.loaders import ticket_loader
 from gateway.responses import ResponseCache
 from gateway.settings import GatewaySettings
-from gateway.shared import PUBLIC, End, SharedSubscriptions, Stream, share_key
-from gateway.web import NO_CACHE, SecurityHeaders, WebClient, client_config
+from gateway.shared import End, SharedSubscriptions, Stream, share_key
+from gateway.web import NO_CACHE, SecurityHeaders, WebClient, client_config, graphiql_page
 
 if TYPE_CHECKING:
     from cross_web import AsyncHTTPRequestAdapter  # the type of Strawberry's own hook argument
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 ContextFactory = Callable[[HTTPConnection, Response | None], GatewayContext]
 Readiness = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 POST_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
@@ -76,16 +79,16 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[GatewayContext, None]) -> None:
-        """A subscription joins the group of its document, variables and caller (gateway.shared): one execution
-        and one serialized payload per event for the whole group, this operation's id spliced into each frame."""
-        key = share_key(operation.query, operation.operation_name, operation.variables, self.context.token)
+        """A subscription of public fields joins the group of its document and variables (gateway.shared): one
+        execution and one serialized payload per event for the whole group, this operation's id spliced into each
+        frame. Any other subscription runs alone, as Strawberry runs it."""
+        key = share_key(operation.query, operation.operation_name, operation.variables)
         if key is None:
             await super().run_operation(operation)
             return
-        # The group's execution runs as its caller, or as nobody for public fields: never as one member's session.
-        token = None if key[3] == PUBLIC else self.context.token
+        # Public fields only: the group's execution runs as nobody, never as one member's session.
         context = dataclasses.replace(
-            self.context, token=token, ticket_loader=ticket_loader(self.context.backends, token, cache=False),
+            self.context, token=None, ticket_loader=ticket_loader(self.context.backends, None, cache=False),
             response=None, cookies=None, connection_params=None,
         )  # fmt: skip
 
@@ -144,6 +147,7 @@ class GraphQLView(GraphQL[GatewayContext, None]):
         self.documents = documents
         self.shared = SharedSubscriptions(settings.subscriber_queue_size)
         self.responses = responses
+        self.web_dist_dir = settings.web_dist_dir
         self._make_context = make_context
         self._on_connect = on_connect
 
@@ -155,6 +159,9 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             return await super().__call__(scope, receive, send)
         finally:
             metrics.WEBSOCKETS.dec()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page(self.web_dist_dir)  # ours, not Strawberry's page (which loads GraphiQL from a CDN)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GatewayContext:
         return self._make_context(request, response if isinstance(response, Response) else None)
@@ -176,6 +183,17 @@ class GraphQLView(GraphQL[GatewayContext, None]):
         if result.extensions:
             payload["extensions"] = result.extensions
         return self.encode_json_string(payload)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON of an HTTP body or a websocket message; what cannot be a GraphQL request is a decode error (HTTP 400,
+        websocket closed 4400): too deeply nested, not UTF-8, or holding lone surrogates (not encodable text)."""
+        try:
+            decoded = json.loads(data)
+        except (RecursionError, UnicodeDecodeError) as error:
+            raise json.JSONDecodeError(f"not a usable JSON document ({type(error).__name__})", "", 0) from None
+        if has_lone_surrogate(decoded):
+            raise json.JSONDecodeError("strings must be valid Unicode (no lone surrogates)", "", 0)
+        return decoded
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)
@@ -229,6 +247,22 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             elif cache.is_mutation(query, request_data.operation_name):
                 cache.drop()  # this caller reads its own write, even before the change's event arrives
         return result
+
+
+def has_lone_surrogate(value: object) -> bool:
+    """Any string (key or value) with a UTF-16 surrogate, which no UTF-8 encoder (protobuf's included) accepts."""
+    pending = [value]
+    while pending:  # iterative: the document may be nested as deep as the JSON parser allowed
+        item = pending.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def create_app(settings: GatewaySettings, view: GraphQLView, readiness: Readiness) -> ASGIApp:

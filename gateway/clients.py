@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common import tracing
-from gateway.errors import ApiError, from_rpc_error
+from gateway.errors import ApiError, Code, from_rpc_error
 from gateway.settings import GatewaySettings
 from ticketstore.auth.v1 import auth_pb2_grpc
 from ticketstore.orders.v1 import orders_pb2_grpc
@@ -35,6 +35,7 @@ from ticketstore.tickets.v1 import tickets_pb2_grpc
 log = logging.getLogger(__name__)
 R = TypeVar("R", bound=Message)
 SERVING = health_pb2.HealthCheckResponse.SERVING
+MAX_TOKEN_LENGTH = 4_096  # our tokens are about 400 characters
 
 
 if TYPE_CHECKING:
@@ -60,9 +61,24 @@ class CountingInterceptor(_UnaryInterceptor):
         return await continuation(client_call_details, request)
 
 
-# round_robin: one subchannel per resolved address, calls spread over the READY ones; a stopping backend's address
-# leaves the rotation (its in-flight calls finish, new ones go elsewhere; wait_for_ready covers "none ready yet").
-SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""}})
+# round_robin: one subchannel per resolved address, calls spread over the READY ones; client health checking takes a
+# backend that reports NOT_SERVING (it does so first when stopping) out of the rotation. A read that races a replica's
+# stop (accepted, then cancelled by its shutdown) is retried on another: reads are idempotent, writes never retried.
+READS = {
+    "ticketstore.auth.v1.AuthService": ("GetCurrentUser", "BatchGetUsers"),
+    "ticketstore.orders.v1.OrdersService": ("GetOrder", "BatchGetOrders", "ListMyOrders"),
+    "ticketstore.payments.v1.PaymentsService": ("GetPayment",),
+    "ticketstore.tickets.v1.TicketsService": ("GetTicket", "BatchGetTickets", "ListTickets"),
+}
+SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "healthCheckConfig": {"serviceName": ""},
+    "methodConfig": [{
+        "name": [{"service": service, "method": method} for service, methods in READS.items() for method in methods],
+        "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.05s", "maxBackoff": "0.5s", "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"]},
+    }],
+})  # fmt: skip
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
@@ -124,6 +140,8 @@ class Backends:
         renames: Mapping[str, str] | None = None,
     ) -> R:
         """`rpc(request)` as the caller whose session `token` is; failures become `ApiError`s."""
+        if token and len(token) > MAX_TOKEN_LENGTH:  # gRPC would refuse metadata this large (an INTERNAL error)
+            raise ApiError(Code.UNAUTHENTICATED, "invalid session token")
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
         try:
             # wait_for_ready: a backend that is restarting gets the whole deadline to come back, not one failed try

@@ -11,8 +11,10 @@ from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
 if TYPE_CHECKING:
+    from common.tokens import TokenVerifier
     from gateway.clients import Backends
     from gateway.live import LiveHub
+    from gateway.ratelimits import RateLimits
     from gateway.sessions import Sessions
     from gateway.types import Ticket
 
@@ -24,6 +26,9 @@ class GatewayContext:
     sessions: Sessions
     token: str | None
     ticket_loader: DataLoader[str, Ticket | None]
+    limits: RateLimits
+    verifier: TokenVerifier
+    client_address: str = ""  # the TCP peer, or the configured proxy header's (gateway.app)
     response: Response | None = None  # None on a websocket: no cookies can be set there
     cookies: dict[str, str] | None = None  # a websocket handshake's, for its session (see GatewayApp)
     connection_params: dict[str, Any] | None = None  # graphql-transport-ws `connection_init` payload

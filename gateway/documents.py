@@ -32,6 +32,29 @@ REMEMBERED = 1_000  # documents learnt from hash + query; at most this many time
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 NOT_FOUND_MESSAGE = "PersistedQueryNotFound"  # the exact message Apollo clients look for
 UNTRUSTED_MESSAGE = "only trusted documents are accepted"
+MAX_NESTING = 64  # far above any depth-limited query (MAX_QUERY_DEPTH), far below the parser's recursion limit
+
+
+def nesting(document: str) -> int:
+    """The deepest nesting of (), [] and {} in a document, outside string literals."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for character in document:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif character == "\\":
+                escaped = True
+            elif character == '"':
+                in_string = False
+        elif character == '"':
+            in_string = True
+        elif character in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif character in ")]}":
+            depth -= 1
+    return deepest
 
 
 def sha256_hex(document: str) -> str:
@@ -76,6 +99,9 @@ class Documents:
             raise ApiError(Code.DOCUMENT_TOO_LARGE, f"the document is larger than {self.max_bytes} bytes")
         if query is not None and not isinstance(query, str):
             raise ApiError.bad_input("query", "must be a string")
+        if isinstance(query, str) and nesting(query) > MAX_NESTING:
+            # The parser recurses per level: refuse before it runs (the depth limit applies after parsing).
+            raise ApiError.bad_input("query", f"is nested more than {MAX_NESTING} levels deep")
         persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
         if persisted is None:
             return self._text(query)

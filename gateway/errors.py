@@ -6,6 +6,7 @@
     INVALID_ARGUMENT                     -> BAD_USER_INPUT, with `fields` from google.rpc.BadRequest
     FAILED_PRECONDITION, ALREADY_EXISTS  -> CONFLICT
     ABORTED + ErrorInfo PAYMENT_FAILED   -> PAYMENT_FAILED
+    RESOURCE_EXHAUSTED + RATE_LIMITED    -> RATE_LIMITED, with `retryAfterSeconds` from google.rpc.RetryInfo
     anything else (UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, a Python exception...) -> INTERNAL, masked
 
 Only `ApiError`s reach a client as they are; `gateway.extensions.MaskInternalErrors` replaces every other error
@@ -38,6 +39,7 @@ class Code(enum.StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     CONFLICT = "CONFLICT"
     PAYMENT_FAILED = "PAYMENT_FAILED"
+    RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
     DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
@@ -46,8 +48,8 @@ class Code(enum.StrEnum):
 class ApiError(GraphQLError):
     """An error the client may see as it is: a message and `extensions.code` (plus `fields` for bad input)."""
 
-    def __init__(self, code: Code, message: str, fields: list[dict[str, str]] | None = None) -> None:
-        extensions: dict[str, Any] = {"code": code.value}
+    def __init__(self, code: Code, message: str, fields: list[dict[str, str]] | None = None, **extra: Any) -> None:
+        extensions: dict[str, Any] = {"code": code.value, **extra}
         if fields is not None:
             extensions["fields"] = fields
         super().__init__(message, extensions=extensions)
@@ -56,6 +58,10 @@ class ApiError(GraphQLError):
     @classmethod
     def bad_input(cls, field: str, message: str) -> ApiError:
         return cls(Code.BAD_USER_INPUT, "invalid input", [{"field": field, "message": message}])
+
+    @classmethod
+    def rate_limited(cls, message: str, retry_after_seconds: int) -> ApiError:
+        return cls(Code.RATE_LIMITED, message, retryAfterSeconds=max(1, retry_after_seconds))
 
     @classmethod
     def internal(cls) -> ApiError:
@@ -70,6 +76,7 @@ _SIMPLE: dict[grpc.StatusCode, Code] = {
     grpc.StatusCode.ALREADY_EXISTS: Code.CONFLICT,
 }
 PAYMENT_FAILED_REASON = "PAYMENT_FAILED"
+RATE_LIMITED_REASON = "RATE_LIMITED"
 
 
 def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
@@ -100,6 +107,14 @@ def error_reason(status: status_pb2.Status | None) -> str:
     return ""
 
 
+def retry_after_seconds(status: status_pb2.Status | None) -> int:
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return max(1, int(info.retry_delay.seconds))
+    return 1
+
+
 def graphql_name(proto_field: str, renames: Mapping[str, str] | None = None) -> str:
     """The GraphQL argument a proto request field came from: `renames` first, else snake_case -> camelCase.
 
@@ -123,5 +138,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError, method: str, renames: Mapping[st
         return ApiError(Code.BAD_USER_INPUT, message or "invalid input", fields)
     if code is grpc.StatusCode.ABORTED and error_reason(status) == PAYMENT_FAILED_REASON:
         return ApiError(Code.PAYMENT_FAILED, message or "payment failed")
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED and error_reason(status) == RATE_LIMITED_REASON:
+        return ApiError.rate_limited(message or "too many requests", retry_after_seconds(status))
     log.error("%s failed: %s %s", method, code.name, message)
     return ApiError.internal()

@@ -1,12 +1,23 @@
-"""Schema extensions: masking of unexpected errors, and their logging; metrics and a trace span per operation."""
+"""Schema extensions: masking of unexpected errors, and their logging; metrics and a trace span per operation;
+the depth limit."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
-from graphql import GraphQLError
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+)
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -22,6 +33,7 @@ MAX_OPERATION_NAMES = 200  # clients choose operation names: beyond this many, n
 INVALID_DOCUMENT = "GRAPHQL_VALIDATION_FAILED"  # a document that does not parse or validate (Apollo's code)
 _CODES = {code.value for code in Code}
 _names: set[str] = set()
+INTROSPECTION_DEPTH = 15
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -124,3 +136,39 @@ def outcome_code(errors: list[GraphQLError]) -> str:
     if isinstance(code, str) and code in _CODES:
         return code
     return Code.INTERNAL.value if is_unexpected(error) else INVALID_DOCUMENT
+
+
+def max_depth_rule(max_depth: int) -> type[ValidationRule]:
+    """Strawberry's QueryDepthLimiter with introspection counted too (it skips `__schema` and `__type`, so a deep
+    introspection query went unlimited). A field with a selection set adds one level, as there."""
+
+    def depth(
+        selections: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]
+    ) -> int:
+        deepest = 0
+        for selection in selections.selections if selections is not None else ():
+            if isinstance(selection, FieldNode):
+                if selection.selection_set is not None:
+                    deepest = max(deepest, 1 + depth(selection.selection_set, fragments, seen))
+            elif isinstance(selection, InlineFragmentNode):
+                deepest = max(deepest, depth(selection.selection_set, fragments, seen))
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in seen:  # a cycle is reported by GraphQL's own rule
+                    deepest = max(deepest, depth(fragments[name].selection_set, fragments, seen | {name}))
+            if deepest > max_depth:
+                break  # deep enough to refuse: stop walking
+        return deepest
+
+    class MaxDepth(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            document = self.context.document
+            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+            roots = [s.name.value for s in node.selection_set.selections if isinstance(s, FieldNode)]
+            # Introspection has a bound of its own: GraphiQL's standard query nests types 13 deep.
+            limit = max(max_depth, INTROSPECTION_DEPTH) if any(r.startswith("__") for r in roots) else max_depth
+            if depth(node.selection_set, fragments, frozenset()) > limit:
+                name = node.name.value if node.name else "anonymous"
+                self.report_error(GraphQLError(f"'{name}' exceeds maximum operation depth of {limit}", node))
+
+    return MaxDepth

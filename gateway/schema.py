@@ -11,14 +11,16 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
+from common.errors import Unauthenticated
 from common.timestamps import from_timestamp
+from common.tokens import Caller
 from gateway.context import GatewayContext, Info
 from gateway.errors import ApiError, Code
-from gateway.extensions import MaskInternalErrors, Observe, log_errors
+from gateway.extensions import MaskInternalErrors, Observe, log_errors, max_depth_rule
 from gateway.live import Signal, SubscriberDropped
 from gateway.settings import GatewaySettings
 from gateway.types import (
@@ -67,6 +69,16 @@ async def _get_order(context: GatewayContext, order_id: str, id_field: str) -> O
         backends.orders.GetOrder, orders_pb2.GetOrderRequest(id=order_id), context.token, {"id": id_field}
     )
     return Order.from_proto(reply.order)
+
+
+def _caller(context: GatewayContext) -> Caller:
+    """The verified signed-in user (the services verify again), or UNAUTHENTICATED."""
+    if not context.token:
+        raise ApiError(Code.UNAUTHENTICATED, "sign in first")
+    try:
+        return context.verifier.verify(context.token)
+    except Unauthenticated as error:
+        raise ApiError(Code.UNAUTHENTICATED, error.message) from None
 
 
 def _start_session(info: Info, reply: auth_pb2.SignUpResponse | auth_pb2.SignInResponse) -> AuthPayload:
@@ -142,21 +154,40 @@ class Query:
 class Mutation:
     @strawberry.mutation(description="Creates an account and signs it in (token + session cookie).")
     async def sign_up(self, info: Info, email: str, password: str) -> AuthPayload:
+        await info.context.limits.before_sign_up(info.context.client_address)
         backends = info.context.backends
         reply = await backends.call(backends.auth.SignUp, auth_pb2.SignUpRequest(email=email, password=password), None)
         return _start_session(info, reply)
 
     @strawberry.mutation(description="Signs in (token + session cookie).")
     async def sign_in(self, info: Info, email: str, password: str) -> AuthPayload:
-        backends = info.context.backends
-        reply = await backends.call(backends.auth.SignIn, auth_pb2.SignInRequest(email=email, password=password), None)
+        context = info.context
+        await context.limits.before_sign_in(email, context.client_address)
+        backends = context.backends
+        try:
+            reply = await backends.call(
+                backends.auth.SignIn, auth_pb2.SignInRequest(email=email, password=password), None
+            )
+        except ApiError as error:
+            if error.code is Code.UNAUTHENTICATED:  # "invalid credentials": a failure that reached auth
+                await context.limits.sign_in_failed(email, context.client_address)
+            raise
         return _start_session(info, reply)
 
-    @strawberry.mutation(description="Clears the session cookie. Always true.")
-    def sign_out(self, info: Info) -> bool:
+    @strawberry.mutation(
+        description="Signs out: the session token is revoked everywhere and the cookie cleared. Always true."
+    )
+    async def sign_out(self, info: Info) -> bool:
         context = info.context
         if context.response is not None:
             context.sessions.clear_cookie(context.response)
+        if context.token:
+            backends = context.backends
+            try:
+                await backends.call(backends.auth.SignOut, auth_pb2.SignOutRequest(), context.token)
+            except ApiError as error:
+                if error.code is not Code.UNAUTHENTICATED:  # an invalid or expired token needs no revoking
+                    raise
         return True
 
     @strawberry.mutation(description="Lists a ticket for sale (signed in).")
@@ -184,6 +215,7 @@ class Mutation:
     @strawberry.mutation(description="Orders an AVAILABLE ticket, which locks it until paid, cancelled or expired.")
     async def create_order(self, info: Info, ticket_id: strawberry.ID) -> Order:
         context = info.context
+        await context.limits.before_create_order(_caller(context).user_id)
         backends = context.backends
         reply = await backends.call(
             backends.orders.CreateOrder,
@@ -270,7 +302,7 @@ def build_schema(settings: GatewaySettings) -> GatewaySchema:
     # Built once, so the validation cache (keyed by the rule classes) hits across requests. The document's size is
     # limited before it reaches the schema (gateway.documents).
     limits = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        max_depth_rule(settings.max_query_depth),
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
     if not settings.introspection_enabled:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from limits import parse
+from pydantic import Field, field_validator, model_validator
 
 from common.settings import REPO_ROOT, ProcessSettings
 
@@ -46,6 +47,21 @@ class GatewaySettings(ProcessSettings):
     graphiql_enabled: bool = True
     introspection_enabled: bool = True
 
+    # Rate limits (gateway.ratelimits), in `limits` notation ("5/15 minutes"), shared by the replicas in Redis.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    rate_limit_key_prefix: str = "ticketstore-limits"
+    failed_sign_ins_per_email: str = "5/15 minutes"
+    failed_sign_ins_per_address: str = "5/15 minutes"
+    # Sign-ups and sign-ins together. High enough for the whole test suite from one machine's one address.
+    auth_attempts_per_address: str = "1000/10 minutes"
+    create_orders_per_user: str = "30/minute"
+    # The client address is the TCP peer. Behind a reverse proxy, name the header it sets (e.g. X-Forwarded-For;
+    # its last entry is used: the address the proxy saw). Never set it without such a proxy: clients could
+    # then choose their own address.
+    client_address_header: str = ""
+    # Tokens are verified here too (the services stay the authority), to key per-user limits by a real user.
+    jwt_public_key_file: Path | None = None
+
     # Persisted operations: sha256 hex of a document -> the document (missing file = no known documents).
     persisted_documents_file: Path = REPO_ROOT / "web" / "persisted-documents.json"
     trusted_documents_only: bool = False
@@ -70,6 +86,15 @@ class GatewaySettings(ProcessSettings):
         if prod and not data.get("stripe_publishable_key"):
             raise ValueError("STRIPE_PUBLISHABLE_KEY is required with ENVIRONMENT=prod")
         return {**data, **{key: value for key, value in defaults.items() if data.get(key) is None}}
+
+    @field_validator(
+        "failed_sign_ins_per_email", "failed_sign_ins_per_address", "auth_attempts_per_address",
+        "create_orders_per_user",
+    )  # fmt: skip
+    @classmethod
+    def _a_limit(cls, value: str) -> str:
+        parse(value)  # ValueError names what is wrong
+        return value
 
     @model_validator(mode="after")
     def _publishable_key_only(self) -> GatewaySettings:

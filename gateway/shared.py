@@ -1,9 +1,9 @@
-"""Shared subscription execution: the websocket subscribers of one document with the same variables, as the same
-caller, share ONE source stream, ONE GraphQL execution and ONE serialized payload per event. Each subscriber keeps
-its own operation id (spliced into the graphql-transport-ws `next` frame by the transport, gateway.asgi), its own
-bounded queue (so its own order, and a slow client is dropped alone) and its own authorization: subscribers are
-grouped by session unless every root field of the document is public (`PUBLIC_FIELDS`, the same answer for anyone),
-so an orderStatus group only ever holds the buyer's own connections.
+"""Shared subscription execution: the websocket subscribers of one document with the same variables share ONE
+source stream, ONE GraphQL execution and ONE serialized payload per event. Each subscriber keeps its own operation id
+(spliced into the graphql-transport-ws `next` frame by the transport, gateway.asgi), its own bounded queue (so its
+own order, and a slow client is dropped alone) and its own authorization: only documents whose every root field is
+public (`PUBLIC_FIELDS`, the same answer for anyone) are shared; any other (orderStatus: buyer only) runs per
+subscriber as before, with its own token checked by the backend on every read.
 
 A subscriber that joins a running group first gets the group's latest payload: the group has listened since before
 it first read the entity, so that payload is the entity as it is now ("first the current status, then every change").
@@ -17,7 +17,7 @@ import functools
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
@@ -26,10 +26,9 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 log = logging.getLogger(__name__)
 
 PUBLIC_FIELDS = frozenset({"ticketStatus"})  # answers that do not depend on who asks (a ticket's status is public)
-PUBLIC = "public"  # the scope of a document that reads public fields only: shared across callers
 
 Stream = AsyncGenerator[Any, None]  # Strawberry's schema.stream(): ExecutionResult, or a PreExecutionError first
-ShareKey = tuple[str, str | None, str, Hashable]  # document, operation name, variables (canonical JSON), scope
+ShareKey = tuple[str, str | None, str]  # document, operation name, variables (canonical JSON)
 
 
 class End(enum.Enum):
@@ -73,18 +72,13 @@ def canonical_json(value: object) -> str | None:
         return None
 
 
-def share_key(
-    query: str, operation_name: str | None, variables: dict[str, object] | None, caller: Hashable
-) -> ShareKey | None:
-    """The group a subscription joins, or None to run it alone. `caller` (the session) is part of the key unless
-    the document reads public fields only."""
+def share_key(query: str, operation_name: str | None, variables: dict[str, object] | None) -> ShareKey | None:
+    """The group a subscription joins, or None to run it alone (not a plain subscription of public fields only)."""
     fields = root_fields(query, operation_name)
-    if not fields:
+    if not fields or not fields <= PUBLIC_FIELDS:
         return None
     canonical = canonical_json(variables)
-    if canonical is None:
-        return None
-    return (query, operation_name, canonical, PUBLIC if fields <= PUBLIC_FIELDS else ("caller", caller))
+    return None if canonical is None else (query, operation_name, canonical)
 
 
 class Member:

@@ -1,15 +1,16 @@
-"""What the gateway serves besides GraphQL: the built web client, its run-time settings, and (in production) the
-security headers of every response."""
+"""What the gateway serves besides GraphQL: the built web client (and GraphiQL, a page of the same build), its
+run-time settings, and (in production) the security headers of every response."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,11 +19,25 @@ from gateway.settings import GatewaySettings
 IMMUTABLE = "public, max-age=31536000, immutable"  # hashed file names: a new build has new names
 NO_CACHE = "no-cache"  # index.html names the current build's assets: always revalidated
 API_PATHS = frozenset({"/healthz", "/readyz", "/client-config.json"})
+GRAPHIQL_PAGE = "graphiql.html"  # served at GET /graphql only (gateway.asgi), not at a path of its own
 NOT_BUILT = (
     "The web client is not built.\n\n"
     "Build it with `make web` (or run `make dev`, which builds it), then reload this page.\n"
     "The GraphQL API is at /graphql.\n"
 )
+GRAPHIQL_NOT_BUILT = (
+    "GraphiQL is not built.\n\n"
+    "It is part of the web client's build: run `make web` (or `make dev`, which builds it), then reload this page.\n"
+    "The API itself works without it: POST GraphQL to /graphql.\n"
+)
+
+
+def graphiql_page(dist: Path) -> Response:
+    """GET /graphql for a browser: GraphiQL as the web client's build made it (our own assets, no CDN)."""
+    page = dist / GRAPHIQL_PAGE
+    if not page.is_file():
+        return PlainTextResponse(GRAPHIQL_NOT_BUILT, status_code=404, headers={"cache-control": NO_CACHE})
+    return FileResponse(page, media_type="text/html", headers={"cache-control": NO_CACHE})
 
 
 def client_config(settings: GatewaySettings) -> dict[str, object]:
@@ -56,6 +71,8 @@ class WebClient(StaticFiles):
         """Nothing to check: a client built, rebuilt or removed while the gateway runs is served as it is now."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        if path == GRAPHIQL_PAGE:  # one address for GraphiQL, where GRAPHIQL_ENABLED is checked
+            raise HTTPException(404)
         try:
             response = await super().get_response(path, scope)
         except HTTPException as error:
@@ -67,6 +84,13 @@ class WebClient(StaticFiles):
         hashed = path.startswith("assets" + os.sep) and response.status_code in (200, 304)
         response.headers["cache-control"] = IMMUTABLE if hashed else NO_CACHE
         return response
+
+
+def is_graphiql_page(scope: Scope, response_headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """An HTML answer at /graphql is GraphiQL (the API answers JSON there, errors in plain text)."""
+    if scope["path"] not in ("/graphql", "/graphql/"):
+        return False
+    return any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in response_headers)
 
 
 def content_security_policy(stripe_js_url: str) -> str:
@@ -90,13 +114,22 @@ def content_security_policy(stripe_js_url: str) -> str:
     )
 
 
+def graphiql_security_policy(stripe_js_url: str) -> str:
+    """The policy of the GraphiQL page alone: the strict one, plus what its editor (Monaco) does at run time. It
+    positions every line with a `style` attribute in the HTML it writes and adds <style> elements (icons, token
+    colours) it cannot give a nonce: inline styles; it draws error squiggles as generated `data:` SVG images.
+    Scripts stay our own origin's; every other response keeps the strict policy."""
+    return f"{content_security_policy(stripe_js_url)}; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+
+
 class SecurityHeaders:
     """Adds the production security headers to every HTTP response (it wraps the whole app, error pages too)."""
 
     def __init__(self, app: ASGIApp, stripe_js_url: str) -> None:
         self.app = app
+        self.policy = content_security_policy(stripe_js_url).encode("latin-1")
+        self.graphiql_policy = graphiql_security_policy(stripe_js_url).encode("latin-1")
         self.headers = [
-            (b"content-security-policy", content_security_policy(stripe_js_url).encode("latin-1")),
             (b"x-frame-options", b"DENY"),
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"same-origin"),
@@ -109,7 +142,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *self.headers]}
+                headers = message.get("headers", ())
+                policy = self.graphiql_policy if is_graphiql_page(scope, headers) else self.policy
+                message = {**message, "headers": [*headers, (b"content-security-policy", policy), *self.headers]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

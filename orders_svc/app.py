@@ -34,6 +34,7 @@ class OrdersApp(RuntimeApp):
             clock or SystemClock(),
             dt.timedelta(seconds=settings.order_expiration_seconds),
             settings.ticket_arrival_wait_seconds,
+            settings.max_active_orders_per_buyer,
         )
         servicer = OrdersServicer(self.orders)
         self.runtime.serve(

@@ -111,6 +111,10 @@ def new_order(order_id: str, ticket: TicketCopy, buyer_id: str, now: dt.datetime
     )
 
 
+def too_many_active(maximum: int) -> str:
+    return f"you already hold {maximum} unpaid orders: pay or cancel one first"
+
+
 def check_buyer(order: Order, user_id: str) -> None:
     if order.user_id != user_id:
         raise Forbidden(NOT_THE_BUYER)

@@ -16,7 +16,7 @@ from common.replica import await_copy
 from common.retry import LostRace, retry_lost_races
 from orders_svc import domain
 from orders_svc.domain import Order, TicketStatus
-from orders_svc.store import OrderStore
+from orders_svc.store import Created, OrderStore
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,16 @@ TICKET_NOT_FOUND = "no such ticket"
 
 
 class Orders:
-    def __init__(self, store: OrderStore, clock: Clock, window: dt.timedelta, ticket_arrival_wait: float = 2.0) -> None:
+    def __init__(
+        self,
+        store: OrderStore,
+        clock: Clock,
+        window: dt.timedelta,
+        ticket_arrival_wait: float = 2.0,
+        max_active_per_buyer: int = 5,
+    ) -> None:
         self._store = store
+        self._max_active = max_active_per_buyer
         self._clock = clock
         self._window = window
         self._ticket_arrival_wait = ticket_arrival_wait
@@ -46,9 +54,17 @@ class Orders:
             holder = await self._store.get(ticket.order_id)
         domain.check_orderable(ticket, buyer_id, holder)
         order = domain.new_order(new_id(), ticket, buyer_id, self._clock(), self._window)
-        if not await self._store.create(order):  # the ticket lock: one active order per ticket
-            raise Conflict(domain.TICKET_RESERVED)
-        return order
+
+        async def attempt() -> Order:
+            created = await self._store.create(order, self._max_active)
+            if created is Created.TICKET_HELD:  # the ticket lock: one active order per ticket
+                raise Conflict(domain.TICKET_RESERVED)
+            if created is Created.BUYER_FULL:
+                raise Conflict(domain.too_many_active(self._max_active))
+            return order
+
+        # A lost slot race only means another order of this buyer took that slot: look at the slots again.
+        return await retry_lost_races(attempt, attempts=self._max_active + 2, what=f"a slot of buyer {buyer_id}")
 
     async def get_for(self, order_id: str, user_id: str) -> Order:
         order = await self._store.get(order_id)

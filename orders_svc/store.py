@@ -4,17 +4,22 @@ Collections:
     orders        {_id, user_id, ticket_id, status, price_cents, expires_at, version, created_at, updated_at}
     tickets       {_id, title, price_cents, seller_id, status, order_id, version}   (replica of tickets_svc)
     ticket_locks  {_id: ticket_id, order_id}   one per ticket held by an active (CREATED or COMPLETE) order
+    buyer_slots   {_id: "<user_id>:<n>", user_id, order_id}   one per CREATED order, n < MAX_ACTIVE_ORDERS_PER_BUYER
     outbox        pending events (common.outbox), written in the same transaction as the order
 
 At most one active order per ticket is the unique `_id` of `ticket_locks`: the lock is inserted in the same
 transaction as the order and its `order.created` event, so a second order for a held ticket fails with a duplicate
-key, never a read-then-write race. Every state change is a conditional update on (status, version) in a
+key, never a read-then-write race. Likewise a buyer's CREATED orders are capped by the slot ids `<user>:0` ..
+`<user>:N-1`: a new order takes a free slot in its transaction (two orders racing for one slot: one fails on the
+unique `_id` and looks again), and the order gives it back when it leaves CREATED.
+Every state change is a conditional update on (status, version) in a
 transaction with its outbox event, so concurrent cancel / expiry / payment cannot both apply.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Callable
 from typing import Any
 
@@ -70,12 +75,23 @@ def _ticket(document: Document) -> TicketCopy:
     )
 
 
+class Created(enum.Enum):
+    OK = "ok"
+    TICKET_HELD = "ticket held"  # another active order holds the ticket
+    BUYER_FULL = "buyer full"  # the buyer holds the maximum of CREATED orders
+
+
+class SlotTaken(LostRace):
+    """Another order of the buyer took the slot this one chose: look again."""
+
+
 class OrderStore:
     def __init__(self, client: AsyncMongoClient[Document], db_name: str, outbox: Callable[[], Outbox]) -> None:
         db = Database(client, db_name)
         self._orders = db.collection("orders", times=["expires_at", "created_at", "updated_at"])
         self._tickets = db.collection("tickets")
         self._locks = db.collection("ticket_locks")
+        self._slots = db.collection("buyer_slots")
         self._outbox = outbox  # a getter: the runtime's outbox exists once the bus is connected
 
     async def ensure_indexes(self) -> None:
@@ -84,6 +100,8 @@ class OrderStore:
         await self._orders.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])  # the sweep
         await self._tickets.create_index("seller_id")
         await self._locks.create_index("order_id")
+        await self._slots.create_index("user_id")
+        await self._slots.create_index("order_id")
 
     # --- ticket replica ---
 
@@ -120,10 +138,21 @@ class OrderStore:
 
     # --- writes: each one transaction, with the event of the order version it writes ---
 
-    async def create(self, order: Order) -> bool:
-        """Insert a CREATED order with its ticket lock and its event; False when another order holds the ticket."""
+    async def create(self, order: Order, max_active: int) -> Created:
+        """Insert a CREATED order with its ticket lock, a buyer slot and its event. SlotTaken when a concurrent order
+        of the same buyer took the slot chosen here (the caller decides again)."""
+        taken = {d["_id"] async for d in self._slots.find({"user_id": order.user_id})}
+        slot = next((f"{order.user_id}:{n}" for n in range(max_active) if f"{order.user_id}:{n}" not in taken), None)
+        if slot is None:
+            return Created.BUYER_FULL
 
         async def work(session: Session) -> None:
+            try:
+                await self._slots.insert_one(
+                    {"_id": slot, "user_id": order.user_id, "order_id": order.id}, session=session
+                )
+            except DuplicateKeyError as error:  # the transaction is aborted either way; say which key it was
+                raise SlotTaken(slot) from error
             await self._locks.insert_one({"_id": order.ticket_id, "order_id": order.id}, session=session)
             await self._orders.insert_one(_order_document(order), session=session)
             await self._add_event(session, order, None)
@@ -131,8 +160,8 @@ class OrderStore:
         try:
             await self._outbox().transaction(work)
         except DuplicateKeyError:
-            return False
-        return True
+            return Created.TICKET_HELD
+        return Created.OK
 
     async def transition(self, before: Order, after: Order, trace_id: str | None = None) -> None:
         """Move `before` to `after` if the order is still exactly `before` (status and version), else LostRace.
@@ -148,6 +177,8 @@ class OrderStore:
                 raise LostRace(f"order {before.id}")
             if before.holds_ticket and not after.holds_ticket:
                 await self._locks.delete_one({"_id": before.ticket_id, "order_id": before.id}, session=session)
+            if before.status is OrderStatus.CREATED and after.status is not OrderStatus.CREATED:
+                await self._slots.delete_one({"order_id": before.id}, session=session)
             await self._add_event(session, after, trace_id)
 
         await self._outbox().transaction(work)

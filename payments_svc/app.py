@@ -38,6 +38,7 @@ class PaymentsApp(RuntimeApp):
             lease_wait_seconds=settings.payment_lease_wait_seconds,
             refund_lease_wait_seconds=settings.refund_lease_wait_seconds,
             order_arrival_wait_seconds=settings.order_arrival_wait_seconds,
+            verdict_wait_seconds=settings.payment_verdict_wait_seconds,
         )
         servicer = PaymentsServicer(payments)
         self.runtime.serve(

@@ -12,6 +12,12 @@ from common.ids import check_id
 
 PAYMENT_METHOD_MAX = 255
 CURRENCY = "usd"
+# The answers of a charge that did not become a Payment (SPEC "Payments": the answer is the truth).
+CANCELLED_REFUNDED = "order was cancelled; the charge was refunded"
+NOT_CONFIRMED = (
+    "the charge went through but the order is not confirmed yet: it ends COMPLETE, or CANCELLED with the charge "
+    "refunded; follow the order's status"
+)
 
 
 class OrderStatus(enum.StrEnum):

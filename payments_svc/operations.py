@@ -77,6 +77,7 @@ class Payments:
         lease_wait_seconds: float = 8.0,
         refund_lease_wait_seconds: float = 2.0,
         order_arrival_wait_seconds: float = 3.0,
+        verdict_wait_seconds: float = 5.0,
     ) -> None:
         self._store = store
         self._stripe = stripe
@@ -85,6 +86,7 @@ class Payments:
         self._lease_wait_seconds = lease_wait_seconds
         self._refund_lease_wait_seconds = refund_lease_wait_seconds
         self._order_arrival_wait_seconds = order_arrival_wait_seconds
+        self._verdict_wait_seconds = verdict_wait_seconds
         self._in_flight: set[asyncio.Future[PaymentRecord]] = set()
 
     # --- the API ---
@@ -223,8 +225,8 @@ class Payments:
         raise PaymentFailed(f"card declined: payment ended as {confirmed.status}")
 
     async def _record(self, order: OrderCopy, intent: Intent, lease: Lease) -> PaymentRecord:
-        """The charge succeeded: store the payment with its event (one transaction), then make sure the order
-        was not cancelled meanwhile (if it was, refund and say so)."""
+        """The charge succeeded: store the payment with its event (one transaction), then answer only what
+        orders_svc decided (see `_verdict`)."""
         if intent.amount != order.price_cents or intent.currency != domain.CURRENCY:
             raise RuntimeError(f"order {order.id}: PaymentIntent {intent.id} charged {intent.amount} {intent.currency}")
         payment = PaymentRecord(new_id(), order.id, intent.id, intent.amount, self._clock())
@@ -233,10 +235,25 @@ class Payments:
             if existing is None:
                 raise RuntimeError(f"order {order.id}: payment {payment.id} refused, yet none is stored")
             payment = existing
-        current = await self._store.order(order.id)
-        if current is not None and current.status is OrderStatus.CANCELLED:
+        return await self._verdict(payment, lease)
+
+    async def _verdict(self, payment: PaymentRecord, lease: Lease) -> PaymentRecord:
+        """orders_svc alone decides whether the payment or the expiry won: wait (bounded) until our replica shows
+        its verdict. COMPLETE: the Payment. CANCELLED: refund, CONFLICT. No verdict in time (NATS or orders_svc
+        away): CONFLICT saying so, never a Payment; the same events settle it later (complete, or cancel + refund).
+        """
+
+        async def decided() -> OrderCopy | None:
+            current = await self._store.order(payment.order_id)
+            return None if current is None or current.status is OrderStatus.CREATED else current
+
+        verdict = await await_copy(decided, self._verdict_wait_seconds, POLL_SECONDS)
+        if verdict is None:
+            log.warning("order %s: charged (%s), no verdict from orders_svc yet", payment.order_id, payment.stripe_id)
+            raise Conflict(domain.NOT_CONFIRMED)
+        if verdict.status is OrderStatus.CANCELLED:
             await self._refund(payment, lease)
-            raise Conflict("order was cancelled; the charge was refunded")
+            raise Conflict(domain.CANCELLED_REFUNDED)
         return payment
 
     # --- refunding ---

@@ -52,6 +52,9 @@ class PaymentsSettings(MongoSettings):
     # CreatePayment right after CreateOrder may arrive before `order.created` reached our replica: an unknown
     # order is awaited this long before the answer is NOT_FOUND.
     order_arrival_wait_seconds: float = Field(default=3.0, ge=0)
+    # After a charge, how long CreatePayment waits for orders_svc's verdict (the order COMPLETE, or CANCELLED because
+    # its expiry won) to reach our replica; without one in time the answer is CONFLICT "not confirmed yet".
+    payment_verdict_wait_seconds: float = Field(default=5.0, ge=0)
 
     @model_validator(mode="after")
     def _stripe_key_is_resolvable(self) -> Self:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import cast
+from typing import Self, cast
 
 import aiohttp
 import stripe
@@ -72,7 +72,7 @@ class StripeGateway:
         )
 
     @classmethod
-    def from_settings(cls, settings: PaymentsSettings) -> StripeGateway:
+    def from_settings(cls, settings: PaymentsSettings) -> Self:
         return cls(
             settings.stripe_secret,
             settings.stripe_api_base,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
 import websockets
+
+from common.testing.poll import passes
 
 T = TypeVar("T")
 
@@ -49,7 +50,7 @@ class Client:
         if body.get("errors"):
             raise GraphQLError(body["errors"])
         assert response.status_code == 200, response.text
-        return body["data"]  # type: ignore[no-any-return]
+        return body["data"]
 
     async def sign_up(self, email: str, password: str = "correct horse battery") -> dict[str, Any]:
         data = await self.execute(
@@ -57,7 +58,7 @@ class Client:
             {"e": email, "p": password},
         )
         self.token = data["signUp"]["token"]
-        return data["signUp"]["user"]  # type: ignore[no-any-return]
+        return data["signUp"]["user"]
 
     @asynccontextmanager
     async def subscribe(self, query: str, variables: dict[str, Any]) -> AsyncIterator[Subscription]:
@@ -82,7 +83,7 @@ class Subscription:
             if message["type"] == "next":
                 if message["payload"].get("errors"):
                     raise GraphQLError(message["payload"]["errors"])
-                return message["payload"]["data"]  # type: ignore[no-any-return]
+                return message["payload"]["data"]
             if message["type"] == "error":
                 raise GraphQLError(message["payload"])
             if message["type"] == "ping":
@@ -91,13 +92,7 @@ class Subscription:
                 raise AssertionError("subscription completed early")
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20, interval: float = 0.1) -> T:
-    """Retry `check` until it returns without raising (events propagate asynchronously); bounded in time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await check()
-        except (AssertionError, GraphQLError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(interval)
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20) -> T:
+    """`common.testing.poll.passes` for this client: an error answer is "not yet" too (events propagate
+    asynchronously); bounded in time."""
+    return await passes(check, timeout, retry_on=(AssertionError, GraphQLError))

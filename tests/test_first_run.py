@@ -22,7 +22,7 @@ from common.devstack import SERVICES, DevSettings
 from common.settings import REPO_ROOT
 from common.testing import servers
 from tests.client import Client, eventually
-from tests.test_flows import CREATE_TICKET, MY_ORDERS, PAY, TICKET, order_when_listed
+from tests.helpers import CREATE_TICKET, MY_ORDERS, PAY, TICKET, order_when_listed
 
 pytestmark = pytest.mark.e2e
 

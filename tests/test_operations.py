@@ -20,8 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common.devstack import SERVICES, Stack
 from tests.client import Client, GraphQLError
-from tests.conftest import gateway_url, start_stack
-from tests.test_flows import email
+from tests.helpers import email, gateway_url, start_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import pytest
 
 from common.devstack import Stack
 from tests.client import Client, GraphQLError, eventually
-from tests.conftest import gateway_url
+from tests.helpers import gateway_url
 
 pytestmark = pytest.mark.e2e
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -41,7 +41,7 @@ async def test_readme_purchase_tour(live_stack: Stack, clients: list[Client]) ->
                 results.append(await live.next())
             continue
 
-        async def run(op: str = operation) -> dict:  # type: ignore[type-arg]
+        async def run(op: str = operation) -> dict:
             try:
                 return await browser.execute(op)
             except GraphQLError as error:  # the order's replica learns of a new ticket through an event

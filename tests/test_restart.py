@@ -7,8 +7,7 @@ import uuid
 import pytest
 
 from tests.client import Client
-from tests.conftest import gateway_url, start_stack
-from tests.test_flows import CREATE_TICKET, MY_ORDERS, order_when_listed
+from tests.helpers import CREATE_TICKET, MY_ORDERS, gateway_url, order_when_listed, start_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from common import paging
 from common.errors import Conflict, FieldViolation, Forbidden, InvalidInput, Violations
 from common.ids import check_id
+from common.text import is_display_safe
 from common.timestamps import epoch_millis, from_epoch_millis
 from common.versioning import Outcome, classify
 
@@ -54,6 +55,8 @@ def validate_ticket_input(title: str, price_cents: int) -> TicketInput:
     trimmed = title.strip()
     if not 1 <= len(trimmed) <= TITLE_MAX:
         problems.add("title", f"must be 1 to {TITLE_MAX} characters")
+    elif not is_display_safe(trimmed):
+        problems.add("title", "must not contain control or text-direction characters")
     if not PRICE_MIN <= price_cents <= PRICE_MAX:
         problems.add("price_cents", f"must be {PRICE_MIN} to {PRICE_MAX} cents")
     problems.raise_if_any()

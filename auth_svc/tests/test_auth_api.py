@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import TypeAlias
 
 import grpc
+import jwt
 import pytest
 
+from auth_svc.app import AuthApp
 from common.testing.grpc import bearer, error_reason, field_violations
 from common.testing.plugin import JwtKeys
+from common.testing.poll import eventually
 from ticketstore.auth.v1 import auth_pb2, auth_pb2_grpc
+from ticketstore.events.v1 import sessions_pb2
 
-Stub = auth_pb2_grpc.AuthServiceStub
+Stub: TypeAlias = "auth_pb2_grpc.AuthServiceAsyncStub"  # the generated stub on a grpc.aio channel
 
 
 async def sign_up(auth: Stub, email: str, password: str = "correct horse") -> auth_pb2.SignUpResponse:
-    return await auth.SignUp(auth_pb2.SignUpRequest(email=email, password=password))  # type: ignore[no-any-return]
+    return await auth.SignUp(auth_pb2.SignUpRequest(email=email, password=password))
 
 
 async def test_sign_up_returns_user_and_a_token_that_works(auth: Stub, jwt_keys: JwtKeys) -> None:
@@ -100,3 +105,28 @@ async def test_batch_get_users_skips_unknown_ids(auth: Stub) -> None:
     )
     assert sorted(u.email for u in reply.users) == ["a@example.com", "b@example.com"]
     assert all(u.email for u in reply.users)
+
+
+async def test_sign_out_revokes_the_token_and_announces_it(auth: Stub, auth_app: AuthApp, jwt_keys: JwtKeys) -> None:
+    reply = await sign_up(auth, "out@example.com")
+    other = await auth.SignIn(auth_pb2.SignInRequest(email="out@example.com", password="correct horse"))
+    await auth.SignOut(auth_pb2.SignOutRequest(), metadata=bearer(reply.token))
+
+    async def refused() -> bool:
+        try:
+            await auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=bearer(reply.token))
+        except grpc.aio.AioRpcError as error:
+            return error.code() is grpc.StatusCode.UNAUTHENTICATED
+        return False
+
+    await eventually(refused, "the signed-out token to be refused", timeout=2)
+    me = await auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=bearer(other.token))
+    assert me.user.id == reply.user.id  # only that session ended
+    bus = auth_app.runtime.bus
+    info = await bus.js.stream_info("SESSIONS")
+    assert info.state.messages == 1
+    raw = await bus.js.get_msg("SESSIONS", info.state.last_seq)
+    event = sessions_pb2.SessionRevoked.FromString(raw.data or b"")
+    assert event.token_id == jwt.decode(reply.token, options={"verify_signature": False})["jti"]
+    assert event.user_id == reply.user.id
+    assert event.expire_time.seconds == reply.expire_time.seconds  # the token's exp (whole seconds)

@@ -98,6 +98,15 @@ class RunningServer:
         if self.cleanup_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the server hangs with its connections open and answers nothing, as a stuck server does."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crash would; data stays for a restart."""
         if self.process.poll() is None:
@@ -204,3 +213,20 @@ def restart(server: RunningServer) -> RunningServer:
     with contextlib.suppress(Exception):
         server.kill()
     return starters[server.name](server.data_dir, server.port, cleanup_dir=server.cleanup_dir)
+
+
+@dataclass
+class Restartable:
+    """A server a test stops and starts again on the same port and data (an outage); `current` is the live one."""
+
+    current: RunningServer
+
+    @property
+    def url(self) -> str:
+        return self.current.url
+
+    def stop(self) -> None:
+        self.current.stop()
+
+    def restart(self) -> None:
+        self.current = restart(self.current)

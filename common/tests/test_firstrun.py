@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from common import firstrun, tokens
+from common.errors import Unauthenticated
 from common.settings import ConfigurationError
 
 PROCESSES = 6
@@ -33,7 +34,7 @@ def _start_like_a_service(
         time.sleep(GENERATION_STEP * turn)
         return original(directory)
 
-    tokens.generate_key_pair = generate_in_arrival_order  # type: ignore[assignment]
+    tokens.generate_key_pair = generate_in_arrival_order
     root = Path(folder)
     barrier.wait()  # everyone loads keys at the same moment
     files = firstrun.prepare(root)
@@ -47,7 +48,7 @@ def _start_like_a_service(
             verified.append(verifier.verify((root / f"token-{other}").read_text()).user_id)
         except ConfigurationError as error:
             verified.append(str(error))
-        except tokens.Unauthenticated as error:
+        except Unauthenticated as error:
             verified.append(f"refused: {error}")
     results.put((index, verified))
 

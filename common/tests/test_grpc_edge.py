@@ -37,7 +37,7 @@ class ProbeTickets(tickets_pb2_grpc.TicketsServiceServicer):
 @pytest.fixture
 async def stub(jwt_keys: JwtKeys):  # type: ignore[no-untyped-def]
     server = GrpcServer(
-        lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(ProbeTickets(), s),
+        lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(ProbeTickets(), s),  # type: ignore[abstract]
         ["ticketstore.tickets.v1.TicketsService"],
         jwt_keys.verifier,
         "127.0.0.1",
@@ -99,15 +99,16 @@ async def test_health_is_served_without_a_token(stub) -> None:  # type: ignore[n
 
 
 async def test_graceful_stop_reports_not_serving_then_lets_calls_finish(jwt_keys: JwtKeys) -> None:
-    release = asyncio.Event()
+    entered, release = asyncio.Event(), asyncio.Event()
 
     class Slow(tickets_pb2_grpc.TicketsServiceServicer):
         async def GetTicket(self, request: Any, context: Any) -> tickets_pb2.GetTicketResponse:
+            entered.set()
             await release.wait()
             return tickets_pb2.GetTicketResponse(ticket=tickets_pb2.Ticket(id="late"))
 
     server = GrpcServer(
-        lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(Slow(), s),
+        lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(Slow(), s),  # type: ignore[abstract]
         ["ticketstore.tickets.v1.TicketsService"],
         jwt_keys.verifier,
         "127.0.0.1",
@@ -119,7 +120,7 @@ async def test_graceful_stop_reports_not_serving_then_lets_calls_finish(jwt_keys
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
         in_flight = asyncio.ensure_future(tickets_pb2_grpc.TicketsServiceStub(channel).GetTicket(
             tickets_pb2.GetTicketRequest(id="x")))  # fmt: skip
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(entered.wait(), 10)  # the call is in the handler: in flight
         stopping = asyncio.ensure_future(server.stop(grace=2))  # the open Watch stream lasts the whole grace
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
         release.set()

@@ -27,7 +27,7 @@ from common.mongo import connect, in_transaction
 from common.outbox import Outbox
 from common.testing.grpc import bearer
 from common.testing.plugin import JwtKeys
-from common.testing.poll import wait_for
+from common.testing.poll import eventually
 from common.testing.servers import RunningServer
 from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
@@ -66,7 +66,7 @@ class Tickets(tickets_pb2_grpc.TicketsServiceServicer):
 
 
 async def test_rpcs_are_counted_by_method_and_final_status(jwt_keys: JwtKeys) -> None:
-    server = GrpcServer(lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(Tickets(), s),
+    server = GrpcServer(lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(Tickets(), s),  # type: ignore[abstract]
                         ["ticketstore.tickets.v1.TicketsService"], jwt_keys.verifier, "127.0.0.1", 0)  # fmt: skip
     labels = {"grpc_service": "ticketstore.tickets.v1.TicketsService", "grpc_method": "GetTicket"}
     ok_before = value("grpc_server_handled_total", **labels, grpc_code="OK")
@@ -130,8 +130,8 @@ async def test_an_event_continues_the_trace_that_wrote_it_and_its_delivery_is_co
         async def ended(name: str) -> ReadableSpan | None:
             return by_name(name)
 
-        publish = await wait_for(lambda: ended(f"{events.TICKET_UPDATED} publish"))
-        process = await wait_for(lambda: ended(f"{events.TICKET_UPDATED} process"))
+        publish = await eventually(lambda: ended(f"{events.TICKET_UPDATED} publish"))
+        process = await eventually(lambda: ended(f"{events.TICKET_UPDATED} process"))
         assert publish.parent is not None and publish.parent.span_id == request.get_span_context().span_id
         assert process.parent is not None and process.parent.span_id == publish.context.span_id
 
@@ -139,7 +139,7 @@ async def test_an_event_continues_the_trace_that_wrote_it_and_its_delivery_is_co
             return value("ticketstore_events_delivered_total", consumer=consumer_name, subject=events.TICKET_UPDATED,
                          outcome="applied")  # fmt: skip
 
-        assert await wait_for(applied) == 1
+        assert await eventually(applied) == 1
         assert value("ticketstore_outbox_published_total", service="obs-test", subject=events.TICKET_UPDATED) == 1
         await outbox.sample_backlog()
         assert value("ticketstore_outbox_backlog", service="obs-test") == 0
@@ -166,6 +166,7 @@ def test_log_lines_carry_the_trace_id_as_json_in_production(
     assert line["span_id"] == format(context.span_id, "016x")
 
 
+@pytest.mark.integration  # an HTTP server on a port
 def test_the_metrics_endpoint_serves_the_process_registry() -> None:
     port = metrics.serve(0, "127.0.0.1")
     assert port

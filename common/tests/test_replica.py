@@ -9,7 +9,7 @@ import pytest_asyncio
 from pymongo import AsyncMongoClient
 
 from common.bus import Outcome
-from common.mongo import Document, connect
+from common.mongo import Database, Document, connect
 from common.replica import apply_versioned, classify
 from common.testing.servers import RunningServer
 
@@ -32,7 +32,7 @@ async def client(mongo_server: RunningServer) -> AsyncIterator[AsyncMongoClient[
 
 
 async def test_apply_duplicate_early(client: AsyncMongoClient[Document], mongo_db: str) -> None:
-    coll = client[mongo_db]["things"]
+    coll = Database(client, mongo_db).collection("things")
     assert await apply_versioned(coll, "a", 1, {"v": "one"}) is Outcome.EARLY
     assert await apply_versioned(coll, "a", 0, {"v": "zero"}) is Outcome.APPLIED
     assert await apply_versioned(coll, "a", 0, {"v": "again"}) is Outcome.DUPLICATE
@@ -44,7 +44,7 @@ async def test_apply_duplicate_early(client: AsyncMongoClient[Document], mongo_d
 
 
 async def test_concurrent_deliveries_apply_each_version_once(client: AsyncMongoClient[Document], mongo_db: str) -> None:
-    coll = client[mongo_db]["things"]
+    coll = Database(client, mongo_db).collection("things")
     assert await apply_versioned(coll, "a", 0, {"n": 0}) is Outcome.APPLIED
     # Eight copies of version 1 and eight of version 2 race: exactly one of each version applies.
     jobs = [apply_versioned(coll, "a", v, {"n": v}) for v in (1, 2) for _ in range(8)]

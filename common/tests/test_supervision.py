@@ -15,7 +15,7 @@ from common.runtime import Runtime
 from common.settings import ServiceSettings
 from common.supervisor import Backoff, Supervisor
 from common.testing.plugin import JwtKeys
-from common.testing.poll import wait_for
+from common.testing.poll import eventually
 from common.testing.servers import RunningServer
 from ticketstore.events.v1 import expiration_pb2
 
@@ -43,9 +43,9 @@ async def test_a_task_that_dies_is_restarted_and_health_follows() -> None:
     supervisor = Supervisor(QUICK)
     supervisor.on_health(listener)
     task = supervisor.spawn("flaky", flaky)
-    await wait_for(lambda: _true(runs == 3), "third run")
+    await eventually(lambda: _true(runs == 3), "third run")
     assert not supervisor.healthy  # restarted, but not yet settled
-    await wait_for(lambda: _true(supervisor.healthy), "healthy after it settled")
+    await eventually(lambda: _true(supervisor.healthy), "healthy after it settled")
     assert seen == [False, True]
     assert supervisor.restarts["flaky"] == 2
     release.set()
@@ -92,13 +92,13 @@ async def test_a_consumer_whose_dead_letter_publish_fails_is_restarted_and_healt
         # The dead-letter stream is gone (an operator's mistake, a JetStream hiccup): the dead-letter publish fails.
         await bus.js.delete_stream(events.DEAD_LETTERS.name)
         await bus.publish(events.EXPIRATION_COMPLETE, expiration_pb2.ExpirationComplete(order_id="o1"), "o1")
-        await wait_for(_status_is(target, NOT_SERVING), "NOT_SERVING while the consumer is down")
+        await eventually(_status_is(target, NOT_SERVING), "NOT_SERVING while the consumer is down")
         assert runtime.supervisor.restarts[runtime.consumers[0].name] >= 1
         await bus.ensure_streams()  # back: the restarted consumer gets the message again and dead-letters it
         dead = await bus.js.pull_subscribe("deadletter.>", durable="inspect", stream="DEADLETTERS")
         letters = await dead.fetch(1, timeout=15)
         assert letters[0].subject == "deadletter.svc.expiration.complete"
-        await wait_for(_status_is(target, SERVING), "SERVING once the consumer runs again")
+        await eventually(_status_is(target, SERVING), "SERVING once the consumer runs again")
         assert len(calls) >= 2  # handled again after the restart: nothing was lost with the dead task
     finally:
         await runtime.stop()

@@ -7,9 +7,10 @@ import asyncio
 
 from common import events
 from common.bus import EventBus, RetryPolicy
+from common.testing.poll import eventually
 from common.testing.servers import RunningServer, restart
 from expiration_svc.store import TimerStore
-from expiration_svc.tests.conftest import StartApp, eventually, orders_consumed, publish_created
+from expiration_svc.tests.helpers import StartApp, orders_consumed, publish_created
 
 OUTAGE_SECONDS = 30.0  # longer than the old budget of 8 deliveries (~25 s of backoff)
 

@@ -15,15 +15,15 @@ from common.bus import EventBus
 from common.clock import ManualClock
 from common.settings import REPO_ROOT
 from common.testing.plugin import JwtKeys
+from common.testing.poll import eventually
 from common.testing.servers import RunningServer, restart
 from expiration_svc.domain import now_ms
 from expiration_svc.scheduler import Scheduler
 from expiration_svc.settings import ExpirationSettings
 from expiration_svc.store import TimerStore
-from expiration_svc.tests.conftest import (
+from expiration_svc.tests.helpers import (
     Expirations,
     StartApp,
-    eventually,
     orders_consumed,
     publish_created,
 )

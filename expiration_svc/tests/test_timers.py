@@ -11,11 +11,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common import events
 from common.bus import EventBus
 from common.clock import ManualClock, SystemClock
+from common.testing.poll import eventually
 from expiration_svc.store import TimerStore
-from expiration_svc.tests.conftest import (
+from expiration_svc.tests.helpers import (
     Expirations,
     StartApp,
-    eventually,
     orders_consumed,
     publish_closed,
     publish_created,

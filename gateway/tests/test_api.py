@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from common.testing.poll import eventually
 from common.testing.servers import free_port
-from gateway.tests.conftest import (
+from gateway.tests.helpers import (
     CANCEL_ORDER,
     ORDER_FIELDS,
     PAY_ORDER,
@@ -16,7 +17,6 @@ from gateway.tests.conftest import (
     GraphQLClient,
     Stack,
     unique_email,
-    wait_for,
 )
 
 Clients = Callable[[], GraphQLClient]
@@ -45,7 +45,7 @@ async def wait_status(client: GraphQLClient, ticket_id: str, status: str) -> Non
     async def reached() -> bool:
         return await status_of(client, ticket_id) == status
 
-    await wait_for(reached, f"ticket {ticket_id} to be {status}")
+    await eventually(reached, f"ticket {ticket_id} to be {status}")
 
 
 # --- accounts ---
@@ -207,7 +207,7 @@ async def test_order_failures(clients: Clients) -> None:
         assert code(error) in ("NOT_FOUND", "CONFLICT"), error
         return code(error) == "CONFLICT"
 
-    await wait_for(own_ticket_refused, "buying one's own ticket to be refused")
+    await eventually(own_ticket_refused, "buying one's own ticket to be refused")
 
 
 async def test_cancel_frees_the_ticket_and_is_idempotent(clients: Clients) -> None:
@@ -245,7 +245,7 @@ async def test_pay_completes_the_order_and_sells_the_ticket(clients: Clients) ->
     async def complete() -> bool:
         return bool((await buyer.data(ORDER, {"id": order["id"]}))["order"]["status"] == "COMPLETE")
 
-    await wait_for(complete, "the order to complete")
+    await eventually(complete, "the order to complete")
     await wait_status(seller, ticket["id"], "SOLD")
     twice = await buyer.error(PAY_ORDER, {"orderId": order["id"], "pm": "pm_card_visa"})
     assert code(twice) == "CONFLICT"

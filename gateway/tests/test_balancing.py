@@ -8,8 +8,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from common.testing.retry import FAST_RETRY
 from gateway.clients import Backends, channel_target
-from gateway.tests.conftest import FAST_RETRY, GraphQLClient, Stack
+from gateway.tests.helpers import GraphQLClient, Stack
 from tickets_svc.app import TicketsApp
 from ticketstore.tickets.v1 import tickets_pb2
 

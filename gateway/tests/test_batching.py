@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from gateway.tests.conftest import CREATE_TICKET, GraphQLClient, Stack
+from gateway.tests.helpers import CREATE_TICKET, GraphQLClient, Stack
 
 BATCH_GET_TICKETS = "/ticketstore.tickets.v1.TicketsService/BatchGetTickets"
 GET_TICKET = "/ticketstore.tickets.v1.TicketsService/GetTicket"

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.documents import REMEMBERED, Documents, load_manifest, sha256_hex
 from gateway.errors import ApiError
-from gateway.tests.conftest import GraphQLClient
+from gateway.tests.helpers import GraphQLClient
 
 ME = "query Me { me { id } }"
 TICKET_STATUS = "subscription($id: ID!) { ticketStatus(ticketId: $id) { ticketId status } }"

@@ -1,4 +1,4 @@
-"""The HTTP edge: health, readiness, GraphiQL, and documents that are malformed, too deep, too wide or too big."""
+"""The HTTP edge: health, readiness, and documents that are malformed, too deep, too wide or too big."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import httpx
 from common.testing.servers import free_port
 from gateway import export_schema
 from gateway.schema import sdl
-from gateway.tests.conftest import GraphQLClient, Stack
+from gateway.tests.helpers import GraphQLClient, Stack
 
 Clients = Callable[[], GraphQLClient]
 
@@ -33,13 +33,6 @@ async def test_readyz_reports_every_backend(http: httpx.AsyncClient, start_gatew
         assert backends["orders"] != "SERVING"
         assert {backends[name] for name in ("auth", "tickets", "payments")} == {"SERVING"}
         assert (await client.get("/healthz")).status_code == 200  # alive, just not ready
-
-
-async def test_graphiql_is_served_to_browsers(http: httpx.AsyncClient) -> None:
-    response = await http.get("/graphql", headers={"Accept": "text/html"})
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert "graphiql" in response.text.lower()
 
 
 async def test_unknown_paths_are_404(http: httpx.AsyncClient) -> None:

@@ -13,9 +13,9 @@ from nats.aio.client import Client as NatsClient
 
 from common import events
 from common.testing import servers
+from common.testing.poll import eventually
 from common.testing.servers import RunningServer
 from gateway.live import LiveHub, Signal, SubscriberDropped
-from gateway.tests.conftest import wait_for
 from ticketstore.events.v1 import orders_pb2, tickets_pb2
 from ticketstore.tickets.v1 import tickets_pb2 as tickets_api
 
@@ -88,7 +88,7 @@ async def test_after_nats_comes_back_subscribers_are_told_to_re_read(hub: LiveHu
             async def connected() -> bool:
                 return hub.connected
 
-            await wait_for(connected, "the hub to reconnect")
+            await eventually(connected, "the hub to reconnect")
         finally:
             await hub.stop()
             restarted.stop()

@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from gateway.__main__ import YOUNG_GENERATION_THRESHOLD
+
+pytestmark = pytest.mark.integration  # a fresh interpreter: a process
 
 PROBE = """
 import gc, json

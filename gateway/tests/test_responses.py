@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from strawberry.types import ExecutionResult
 
+from common.testing.poll import eventually
 from gateway.responses import ResponseCache
-from gateway.tests.conftest import TICKET_FIELDS, GraphQLClient, Stack, wait_for
+from gateway.tests.helpers import TICKET_FIELDS, GraphQLClient, Stack
 
 GET_TICKET = "/ticketstore.tickets.v1.TicketsService/GetTicket"
 TICKET = f"query($id: ID!) {{ ticket(id: $id) {{ {TICKET_FIELDS} }} }}"
@@ -59,7 +60,7 @@ async def test_a_repeated_read_is_not_executed_again_until_the_ticket_changes(
         assert (await buyer.data(TICKET, {"id": ticket["id"]}))["ticket"] == first
         return calls[GET_TICKET] == before
 
-    await wait_for(from_the_cache, "a repeated read answered without a call to tickets_svc")
+    await eventually(from_the_cache, "a repeated read answered without a call to tickets_svc")
 
     # The seller's own change is visible at once (a mutation drops the cache), to every reader.
     await seller.data(UPDATE_TICKET, {"id": ticket["id"], "title": "Jazz", "price": 4_100})
@@ -71,4 +72,4 @@ async def test_a_repeated_read_is_not_executed_again_until_the_ticket_changes(
     async def reserved() -> bool:
         return bool((await buyer.data(TICKET, {"id": ticket["id"]}))["ticket"]["status"] == "RESERVED")
 
-    await wait_for(reserved, "the cached AVAILABLE answer to give way to RESERVED")
+    await eventually(reserved, "the cached AVAILABLE answer to give way to RESERVED")

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from gateway.tests.conftest import SIGN_IN, SIGN_UP, GraphQLClient, Stack, unique_email
+from gateway.tests.helpers import SIGN_IN, SIGN_UP, GraphQLClient, Stack, unique_email
 
 Clients = Callable[[], GraphQLClient]
 ME = "{ me { id email } }"

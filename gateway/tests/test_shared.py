@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 
 from strawberry.types.execution import ExecutionResult
 
-from gateway.shared import PUBLIC, End, Member, SharedSubscriptions, Stream, share_key
+from gateway.shared import End, Member, SharedSubscriptions, Stream, share_key
 
 TICKET_STATUS = "subscription($id: ID!) { ticketStatus(ticketId: $id) { status version } }"
 ORDER_STATUS = "subscription($id: ID!) { orderStatus(orderId: $id) { status version } }"
@@ -54,20 +53,17 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-def test_public_documents_share_across_callers_and_the_others_per_caller() -> None:
-    key: Callable[..., object] = share_key
-    assert key(TICKET_STATUS, None, {"id": "t1"}, "alice")[3] == PUBLIC  # type: ignore[index]
-    assert key(TICKET_STATUS, None, {"id": "t1"}, "alice") == key(TICKET_STATUS, None, {"id": "t1"}, "bob")
-    assert key(TICKET_STATUS, None, {"id": "t1"}, None) != key(TICKET_STATUS, None, {"id": "t2"}, None)
-    assert key(ORDER_STATUS, None, {"id": "o1"}, "alice") != key(ORDER_STATUS, None, {"id": "o1"}, "bob")
-    assert key(ORDER_STATUS, None, {"id": "o1"}, "alice") == key(ORDER_STATUS, None, {"id": "o1"}, "alice")
-    assert key("query { me { id } }", None, {}, "alice") is None  # not a subscription: run alone
-    assert key("subscription {", None, {}, "alice") is None  # not parsable: Strawberry reports it
+def test_only_public_subscriptions_are_shared() -> None:
+    assert share_key(TICKET_STATUS, None, {"id": "t1"}) == share_key(TICKET_STATUS, None, {"id": "t1"})
+    assert share_key(TICKET_STATUS, None, {"id": "t1"}) != share_key(TICKET_STATUS, None, {"id": "t2"})
+    assert share_key(ORDER_STATUS, None, {"id": "o1"}) is None  # the buyer's own: runs per subscriber
+    assert share_key("query { me { id } }", None, {}) is None  # not a subscription: run alone
+    assert share_key("subscription {", None, {}) is None  # not parsable: Strawberry reports it
 
 
 async def test_one_execution_per_event_in_order_for_every_subscriber() -> None:
     shared, source = SharedSubscriptions(queue_size=8), Source()
-    key = share_key(TICKET_STATUS, None, {"id": "t1"}, None)
+    key = share_key(TICKET_STATUS, None, {"id": "t1"})
     assert key is not None
     one, two = shared.join(key, source.start, source.encode), shared.join(key, source.start, source.encode)
     for version in range(5):
@@ -89,7 +85,7 @@ async def test_one_execution_per_event_in_order_for_every_subscriber() -> None:
 
 async def test_a_slow_subscriber_is_dropped_alone_and_the_others_continue() -> None:
     shared, source = SharedSubscriptions(queue_size=3), Source()
-    key = share_key(TICKET_STATUS, None, {"id": "t1"}, None)
+    key = share_key(TICKET_STATUS, None, {"id": "t1"})
     assert key is not None
     slow, fast = shared.join(key, source.start, source.encode), shared.join(key, source.start, source.encode)
     received: list[int] = []
@@ -117,7 +113,7 @@ async def test_when_the_stream_ends_every_subscriber_completes() -> None:
 
         return results()
 
-    key = share_key(TICKET_STATUS, None, {"id": "t1"}, None)
+    key = share_key(TICKET_STATUS, None, {"id": "t1"})
     assert key is not None
     members = [shared.join(key, start, lambda r: json.dumps({"data": r.data})) for _ in range(2)]
     for member in members:

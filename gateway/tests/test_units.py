@@ -27,7 +27,7 @@ def rpc_error(code: grpc.StatusCode, details: str = "", status: status_pb2.Statu
     trailers = grpc.aio.Metadata()
     if status is not None:
         trailers.add(STATUS_DETAILS_KEY, status.SerializeToString())
-    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), trailers, details)
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), trailers, details, None)
 
 
 @pytest.mark.parametrize(

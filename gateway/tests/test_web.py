@@ -1,5 +1,6 @@
-"""What the gateway serves besides GraphQL: the built web client (SPA fallback, cache headers), its run-time settings
-(/client-config.json), and in production the security headers of every response and no developer tools."""
+"""What the gateway serves besides GraphQL: the built web client (SPA fallback, cache headers) and GraphiQL from the
+same build, its run-time settings (/client-config.json), and in production the security headers of every response
+and no developer tools."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.settings import GatewaySettings
-from gateway.web import content_security_policy
+from gateway.web import content_security_policy, graphiql_security_policy
 
 INDEX = "<!doctype html><title>ticket-store</title><script type=module src=/assets/index-3f9a1c.js></script>"
+GRAPHIQL = "<!doctype html><title>GraphiQL</title><script type=module src=/assets/graphiql-5e6f7a.js></script>"
 ASSET = "console.log('the client')"
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what a browser sends for a page
 CLIENT_PATHS = ("/signup", "/signin", "/tickets/new", "/tickets/6b0000000000000000000000", "/orders", "/orders/abc")
@@ -26,6 +28,7 @@ def dist(tmp_path: Path) -> Path:
     built = tmp_path / "dist"
     (built / "assets").mkdir(parents=True)
     (built / "index.html").write_text(INDEX)
+    (built / "graphiql.html").write_text(GRAPHIQL)
     (built / "assets" / "index-3f9a1c.js").write_text(ASSET)
     (built / "favicon.svg").write_text("<svg/>")
     (tmp_path / "secret.txt").write_text("not for clients")
@@ -56,8 +59,13 @@ async def test_the_built_client_is_served_with_spa_fallback(dist: Path, start_ga
         assert (await http.get("/assets/index-000000.js", headers=HTML)).status_code == 404
         assert (await http.get("/graphql/nope", headers=HTML)).status_code == 404
         assert (await http.get("/tickets/abc", headers={"Accept": "application/json"})).status_code == 404
-        graphiql = await http.get("/graphql", headers=HTML)
-        assert graphiql.status_code == 200 and "graphiql" in graphiql.text.lower() and INDEX not in graphiql.text
+        # GraphiQL: the build's own page, at /graphql only (where GRAPHIQL_ENABLED decides).
+        for path in ("/graphql", "/graphql/"):
+            graphiql = await http.get(path, headers=HTML)
+            assert (graphiql.status_code, graphiql.text) == (200, GRAPHIQL), path
+            assert graphiql.headers["content-type"].startswith("text/html")
+            assert graphiql.headers["cache-control"] == "no-cache"
+        assert (await http.get("/graphiql.html", headers=HTML)).status_code == 404
         assert (await http.get("/healthz", headers=HTML)).json() == {"status": "ok"}
         assert (await http.get("/client-config.json", headers=HTML)).json()["stripeTestMode"] is True
         answer = await http.post("/graphql", json={"query": "{ me { id } }"}, headers=HTML)
@@ -77,6 +85,9 @@ async def test_without_a_built_client_the_root_says_how_to_build_it(tmp_path: Pa
             assert "not built" in page.text and "make web" in page.text
         assert (await http.get("/assets/index-3f9a1c.js")).status_code == 404
         assert (await http.post("/graphql", json={"query": "{ me { id } }"})).json() == {"data": {"me": None}}
+        graphiql = await http.get("/graphql", headers=HTML)  # never Strawberry's page, which loads from a CDN
+        assert (graphiql.status_code, graphiql.headers["content-type"].split(";")[0]) == (404, "text/plain")
+        assert "GraphiQL is not built" in graphiql.text and "make web" in graphiql.text
 
     (tmp_path / "not-built").mkdir()  # built while the gateway runs: served without a restart
     (tmp_path / "not-built" / "index.html").write_text(INDEX)
@@ -123,6 +134,10 @@ def test_the_content_security_policy_allows_stripe_js_and_nothing_else() -> None
     assert "script-src 'self' http://127.0.0.1:12111;" in emulator
     assert "frame-src http://127.0.0.1:12111;" in emulator
     assert "connect-src 'self' http://127.0.0.1:12111;" in emulator
+    # GraphiQL's page: the same, plus inline styles and data: images (never scripts).
+    graphiql = graphiql_security_policy("https://js.stripe.com/v3/")
+    extra = "; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+    assert graphiql == content_security_policy("https://js.stripe.com/v3/") + extra
 
 
 async def test_production_sends_security_headers_and_hides_developer_tools(
@@ -158,10 +173,23 @@ async def test_production_sends_security_headers_and_hides_developer_tools(
         assert "introspection" in refused["errors"][0]["message"].lower() and not refused.get("data")
 
     tools = await start_gateway(
-        environment="prod", stripe_publishable_key="pk_live_51abc", graphiql_enabled=True, introspection_enabled=True
+        environment="prod",
+        stripe_publishable_key="pk_live_51abc",
+        graphiql_enabled=True,
+        introspection_enabled=True,
+        web_dist_dir=dist,
     )
     async with httpx.AsyncClient(base_url=tools.url) as client:
-        assert (await client.get("/graphql", headers=HTML)).status_code == 200
+        graphiql = await client.get("/graphql", headers=HTML)
+        assert (graphiql.status_code, graphiql.text) == (200, GRAPHIQL)
+        # GraphiQL's page alone may use inline styles and data: images (its editor); everything else keeps the policy.
+        stripe = "https://js.stripe.com/v3/"
+        assert graphiql.headers.get_list("content-security-policy") == [graphiql_security_policy(stripe)]
+        assert (await client.get("/", headers=HTML)).headers["content-security-policy"] == content_security_policy(
+            stripe
+        )
+        api = await client.post("/graphql", json={"query": "{ me { id } }"}, headers=HTML)
+        assert api.headers["content-security-policy"] == content_security_policy(stripe)
         allowed = (await client.post("/graphql", json={"query": introspection})).json()
         assert allowed == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
 

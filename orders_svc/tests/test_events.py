@@ -5,36 +5,39 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
+from typing import TypeAlias
 
 from common import events
 from common.bus import EventBus
+from common.clock import ManualClock
 from common.ids import new_id
 from common.mongo import connect
 from common.outbox import Outbox
 from common.testing.plugin import JwtKeys
+from common.testing.poll import eventually
+from common.testing.retry import FAST_RETRY
 from common.testing.servers import RunningServer
 from orders_svc.app import OrdersApp
 from orders_svc.domain import OrderStatus, TicketStatus
 from orders_svc.operations import Orders
 from orders_svc.store import OrderStore
-from orders_svc.tests.conftest import (
-    FAST_RETRY,
-    FakeClock,
+from orders_svc.tests.helpers import (
     User,
     make_settings,
     publish_ticket,
     published,
+    reaches,
     replica_at,
     seed_ticket,
+    status_of,
     stream_events,
-    wait_for,
 )
 from ticketstore.events.v1 import expiration_pb2, payments_pb2
 from ticketstore.events.v1 import orders_pb2 as order_events
 from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
 from ticketstore.tickets.v1 import tickets_pb2 as tickets_api
 
-Stub = orders_pb2_grpc.OrdersServiceStub
+Stub: TypeAlias = "orders_pb2_grpc.OrdersServiceAsyncStub"  # the generated stub on a grpc.aio channel
 MakeUser = Callable[[], User]
 
 
@@ -46,7 +49,7 @@ async def consumed(events_bus: EventBus, stream: str) -> None:
         info = await events_bus.js.consumer_info(stream, "orders_svc")
         return bool(info.ack_floor.stream_seq >= last and info.num_ack_pending == 0 and info.num_pending == 0)
 
-    await wait_for(done, f"orders_svc to consume {stream}")
+    await eventually(done, f"orders_svc to consume {stream}")
 
 
 async def expire(events_bus: EventBus, order_id: str) -> None:
@@ -60,19 +63,6 @@ async def pay(events_bus: EventBus, order_id: str, payment_id: str | None = None
     await events_bus.publish(
         events.PAYMENT_CREATED, message, msg_id or events.msg_id(events.PAYMENT_CREATED, payment_id, 0)
     )
-
-
-async def status_of(app: OrdersApp, order_id: str) -> tuple[OrderStatus, int]:
-    order = await app.store.get(order_id)
-    assert order is not None
-    return order.status, order.version
-
-
-async def reaches(app: OrdersApp, order_id: str, status: OrderStatus) -> None:
-    async def probe() -> bool:
-        return (await status_of(app, order_id))[0] is status
-
-    await wait_for(probe, f"order {order_id} to become {status}")
 
 
 async def new_order(app: OrdersApp, orders: Stub, events_bus: EventBus, buyer: User) -> orders_pb2.Order:
@@ -133,7 +123,7 @@ async def test_reserved_status_and_holder_reach_the_replica(app: OrdersApp, even
 
 
 async def test_expiration_cancels_a_created_order_and_announces_it(
-    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser, clock: FakeClock
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser, clock: ManualClock
 ) -> None:
     buyer = user()
     order = await new_order(app, orders, events_bus, buyer)
@@ -253,7 +243,7 @@ async def test_racing_expiry_and_payment_apply_exactly_one(
 
 
 async def test_a_crash_between_commit_and_publish_still_delivers_the_event_once(
-    mongo_server: RunningServer, mongo_db: str, nats_server: RunningServer, jwt_keys: JwtKeys, clock: FakeClock
+    mongo_server: RunningServer, mongo_db: str, nats_server: RunningServer, jwt_keys: JwtKeys, clock: ManualClock
 ) -> None:
     """The order and its event are committed, then the process dies before its relay publishes anything."""
     settings = make_settings(mongo_server.url, mongo_db, nats_server.url, jwt_keys)

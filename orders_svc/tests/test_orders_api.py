@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TypeAlias
 
 import grpc
 import pytest
 
 from common import events
 from common.bus import EventBus
+from common.clock import ManualClock
 from common.ids import new_id
 from common.testing.grpc import error_reason, field_violations
+from common.testing.poll import eventually
 from common.timestamps import to_timestamp
 from orders_svc.app import OrdersApp
-from orders_svc.tests.conftest import FakeClock, User, publish_ticket, published, replica_at, seed_ticket, wait_for
+from orders_svc.tests.helpers import User, publish_ticket, published, replica_at, seed_ticket
 from ticketstore.events.v1 import orders_pb2 as order_events
 from ticketstore.events.v1 import payments_pb2
 from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
 from ticketstore.tickets.v1 import tickets_pb2 as tickets_api
 
-Stub = orders_pb2_grpc.OrdersServiceStub
+Stub: TypeAlias = "orders_pb2_grpc.OrdersServiceAsyncStub"  # the generated stub on a grpc.aio channel
 MakeUser = Callable[[], User]
 
 
@@ -36,7 +39,7 @@ async def refused(call: object) -> grpc.aio.AioRpcError:
 
 
 async def test_create_order_holds_the_ticket_at_its_price_and_announces_it(
-    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser, clock: FakeClock
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser, clock: ManualClock
 ) -> None:
     buyer = user()
     ticket = await seed_ticket(app, events_bus, price_cents=4_200)
@@ -44,7 +47,7 @@ async def test_create_order_holds_the_ticket_at_its_price_and_announces_it(
     assert order.status == orders_pb2.ORDER_STATUS_CREATED
     assert (order.user_id, order.ticket_id, order.price_cents, order.version) == (buyer.id, ticket.id, 4_200, 0)
     # The injected clock is "now"; ORDER_EXPIRATION_SECONDS (120 in these tests) is the window.
-    assert order.create_time.ToDatetime(tzinfo=clock.now.tzinfo) == clock.now
+    assert order.create_time.ToDatetime(tzinfo=clock().tzinfo) == clock()
     assert order.expire_time.seconds - order.create_time.seconds == 120
     assert order.expire_time.nanos == order.create_time.nanos
 
@@ -161,7 +164,7 @@ async def test_only_the_buyer_reads_lists_and_cancels(
 
 
 async def test_my_orders_newest_first_with_a_page_size(
-    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser, clock: FakeClock
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser, clock: ManualClock
 ) -> None:
     buyer = user()
     made = []
@@ -176,7 +179,7 @@ async def test_my_orders_newest_first_with_a_page_size(
 
 
 async def test_cancel_twice_returns_the_same_cancelled_order_and_one_event(
-    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser, clock: FakeClock
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser, clock: ManualClock
 ) -> None:
     buyer = user()
     order = await create(orders, buyer, (await seed_ticket(app, events_bus)).id)
@@ -197,7 +200,7 @@ async def test_cancel_twice_returns_the_same_cancelled_order_and_one_event(
         user_id=buyer.id,
         ticket_id=order.ticket_id,
         version=1,
-        occur_time=to_timestamp(clock.now),
+        occur_time=to_timestamp(clock()),
     )
 
 
@@ -227,7 +230,7 @@ async def test_cancelling_a_complete_order_is_refused(
         got = await orders.GetOrder(orders_pb2.GetOrderRequest(id=order.id), metadata=buyer.metadata)
         return bool(got.order.status == orders_pb2.ORDER_STATUS_COMPLETE)
 
-    await wait_for(complete, "the payment to complete the order")
+    await eventually(complete, "the payment to complete the order")
     error = await refused(orders.CancelOrder(orders_pb2.CancelOrderRequest(id=order.id), metadata=buyer.metadata))
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert error.details() == "a paid order cannot be cancelled"
@@ -286,3 +289,25 @@ async def test_ordering_a_ticket_listed_a_moment_ago_waits_for_its_event(
     await publish_ticket(events_bus, ticket_id, new_id(), 0, price_cents=777)
     order = await ordering
     assert (order.ticket_id, order.price_cents, order.status) == (ticket_id, 777, orders_pb2.ORDER_STATUS_CREATED)
+
+
+async def test_a_buyer_holds_at_most_five_created_orders_under_concurrency(
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
+) -> None:
+    buyer = user()
+    held = await seed_ticket(app, events_bus)
+    await create(orders, user(), held.id)
+    for _ in range(3):  # refused for the ticket: the slot taken in that transaction is given back with it
+        assert (await refused(create(orders, buyer, held.id))).code() is grpc.StatusCode.FAILED_PRECONDITION
+    tickets = [await seed_ticket(app, events_bus) for _ in range(12)]
+    results = await asyncio.gather(*(create(orders, buyer, t.id) for t in tickets), return_exceptions=True)
+    made = [r for r in results if isinstance(r, orders_pb2.Order)]
+    losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(made) == 5, results
+    assert {(e.code(), error_reason(e)) for e in losers} == {(grpc.StatusCode.FAILED_PRECONDITION, "CONFLICT")}
+    assert "5 unpaid orders" in (losers[0].details() or "")
+    # Leaving CREATED gives the slot back: one cancel, one more order.
+    await orders.CancelOrder(orders_pb2.CancelOrderRequest(id=made[0].id), metadata=buyer.metadata)
+    spare = next(t for t in tickets if t.id not in {o.ticket_id for o in made})
+    await create(orders, buyer, spare.id)
+    assert (await refused(create(orders, buyer, made[0].ticket_id))).code() is grpc.StatusCode.FAILED_PRECONDITION

@@ -10,12 +10,13 @@ import grpc
 
 from common import events
 from common.bus import EventBus
+from common.clock import ManualClock
 from common.testing.plugin import JwtKeys
+from common.testing.retry import FAST_RETRY
 from common.testing.servers import RunningServer
 from orders_svc.app import OrdersApp
 from orders_svc.domain import OrderStatus
-from orders_svc.tests.conftest import FAST_RETRY, FakeClock, User, make_settings, published, seed_ticket
-from orders_svc.tests.test_events import reaches, status_of
+from orders_svc.tests.helpers import START, User, make_settings, published, reaches, seed_ticket, status_of
 from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 GRACE = 30.0
@@ -32,7 +33,7 @@ async def test_an_order_whose_timer_never_fires_is_cancelled_by_the_sweep(
     settings = make_settings(mongo_server.url, mongo_db, nats_server.url, jwt_keys).model_copy(
         update={"sweep_interval_seconds": 0.1, "sweep_grace_seconds": GRACE}
     )
-    clock = FakeClock()
+    clock = ManualClock(START)
     app = OrdersApp(settings, retry=FAST_RETRY, clock=clock)
     await app.start()
     try:

@@ -1,50 +1,27 @@
-"""Test helpers: seeding the order replica through real ORDERS events, polling, and looking at Stripe."""
+"""Helpers of the payments_svc tests (fixtures live in conftest.py): seeding the order replica through real ORDERS
+events, and looking at Stripe."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import stripe
+from nats.aio.msg import Msg
 
 from common import events
-from common.bus import EventBus, RetryPolicy
+from common.bus import EventBus
 from common.ids import new_id
 from common.testing.plugin import JwtKeys
+from common.testing.poll import eventually
 from common.timestamps import to_timestamp, utcnow
 from payments_svc.app import PaymentsApp
 from payments_svc.domain import OrderCopy, OrderStatus
 from ticketstore.events.v1 import orders_pb2, payments_pb2
 
-T = TypeVar("T")
-FAST_RETRY = RetryPolicy(first_delay=0.05, max_delay=0.3, ack_wait=30)
+StartApp = Callable[..., Awaitable[PaymentsApp]]
 VISA = "pm_card_visa"
-
-
-class ManualClock:
-    """Now, shifted by what the test says."""
-
-    def __init__(self) -> None:
-        self.shift = dt.timedelta(0)
-
-    def __call__(self) -> dt.datetime:
-        return utcnow() + self.shift
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy, within a bounded deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -108,6 +85,28 @@ async def seed_order(bus: EventBus, app: PaymentsApp, order: OrderSeed) -> Order
     await publish_created(bus, order)
     await replica_at(app, order.id, 0, OrderStatus.CREATED)
     return order
+
+
+class OrdersStandIn:
+    """Stands in for orders_svc, the arbiter of an order's fate: answers each payment.created with `verdict` as
+    version 1 of the order (the tests' orders are paid at version 0): "complete" (the payment won), "cancel" (the
+    expiry won first) or None (orders_svc or NATS away: no verdict). A verdict that finds the replica already at
+    version 1 (a test's own cancellation) is a duplicate there, as a second decision of orders_svc could never be."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self.verdict: str | None = "complete"
+
+    async def start(self) -> None:
+        await self._bus.client.subscribe(events.PAYMENT_CREATED, cb=self._on_payment)
+
+    async def _on_payment(self, message: Msg) -> None:
+        payment = payments_pb2.PaymentCreated.FromString(message.data)
+        order = OrderSeed(user_id="", id=payment.order_id)
+        if self.verdict == "complete":
+            await publish_completed(self._bus, order)
+        elif self.verdict == "cancel":
+            await publish_cancelled(self._bus, order)
 
 
 async def payment_events(bus: EventBus) -> list[payments_pb2.PaymentCreated]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 import pytest
@@ -14,21 +15,22 @@ import stripe
 
 from common import events
 from common.bus import EventBus
+from common.clock import ManualClock
 from common.ids import new_id
 from common.testing.grpc import bearer, error_reason, field_violations
 from common.testing.plugin import JwtKeys
+from common.testing.poll import eventually
 from common.timestamps import utcnow
 from payments_svc.app import PaymentsApp
-from payments_svc.domain import OrderStatus, PaymentRecord
+from payments_svc.domain import CANCELLED_REFUNDED, NOT_CONFIRMED, OrderStatus, PaymentRecord
 from payments_svc.settings import PaymentsSettings
 from payments_svc.stripe_gateway import Intent, StripeGateway
-from payments_svc.tests.conftest import StartApp
 from payments_svc.tests.helpers import (
     VISA,
-    ManualClock,
     OrderSeed,
+    OrdersStandIn,
+    StartApp,
     declining_card,
-    eventually,
     intents_of,
     new_buyer,
     orders_consumed,
@@ -43,7 +45,10 @@ from payments_svc.tests.helpers import (
 from ticketstore.events.v1 import orders_pb2
 from ticketstore.payments.v1 import payments_pb2, payments_pb2_grpc
 
-Stub = payments_pb2_grpc.PaymentsServiceStub
+if TYPE_CHECKING:  # on a grpc.aio channel the generated stub is the async one
+    Stub = payments_pb2_grpc.PaymentsServiceAsyncStub
+else:
+    Stub = payments_pb2_grpc.PaymentsServiceStub
 T = TypeVar("T")
 
 
@@ -175,7 +180,7 @@ async def test_paying_right_after_ordering_waits_for_the_order_to_arrive(
     await eventually(waiting, what="the payment waiting for its order")
     await publish_created(bus, order)  # the order's event arrives while the payment waits for it
     payment = await paying
-    await channel.close()
+    await channel.close(None)
     assert (payment.order_id, payment.amount_cents) == (order.id, 640)
 
 
@@ -197,7 +202,7 @@ async def test_an_order_that_is_not_payable_is_refused(
     expiring = await seed_order(
         bus, payments_app, OrderSeed(buyer.user_id, expires_at=utcnow() + dt.timedelta(minutes=5))
     )
-    clock.shift = dt.timedelta(minutes=5)  # the window closed; the expiry has not cancelled the order yet
+    clock.advance(5 * 60)  # the window closed; the expiry has not cancelled the order yet
 
     answers = {
         name: await pay_error(payments, buyer.token, order.id)
@@ -359,20 +364,59 @@ async def test_a_request_that_loses_the_intent_race_uses_the_winners_intent_and_
 # --- charges that outlive their order ---
 
 
-async def test_a_charge_for_an_order_cancelled_afterwards_is_refunded(
-    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+async def test_a_charge_whose_order_expired_first_at_orders_svc_is_refunded_and_answered_conflict(
+    payments: Stub,
+    payments_app: PaymentsApp,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+    orders_svc: OrdersStandIn,
 ) -> None:
+    orders_svc.verdict = "cancel"  # the expiry reached orders_svc before the payment did
     buyer = new_buyer(jwt_keys)
     order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=2100))
-    payment = await pay(payments, buyer.token, order.id)
 
-    await publish_cancelled(bus, order)
+    error = await pay_error(payments, buyer.token, order.id)
 
-    stored = await eventually(lambda: refunded_payment(payments_app, order.id), what="the payment marked refunded")
-    refunds = await refunds_of(stripe_api, payment.stripe_id)
+    assert (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, CANCELLED_REFUNDED)
+    stored = await refunded_payment(payments_app, order.id)
+    assert stored is not None
+    refunds = await refunds_of(stripe_api, stored.stripe_id)
     assert [(r.id, r.amount, r.status) for r in refunds] == [(stored.refund_id, 2100, "succeeded")]
-    await eventually(lambda: orders_consumed(bus))
-    assert len(await refunds_of(stripe_api, payment.stripe_id)) == 1
+    await eventually(lambda: orders_consumed(bus))  # the listener saw the cancellation too: still one refund
+    assert len(await refunds_of(stripe_api, stored.stripe_id)) == 1
+
+
+@pytest.mark.parametrize("late_verdict", ["complete", "cancel"])
+async def test_without_a_verdict_in_time_the_answer_is_conflict_and_the_late_verdict_settles_it(
+    late_verdict: str,
+    payments: Stub,
+    payments_app: PaymentsApp,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+    orders_svc: OrdersStandIn,
+) -> None:
+    orders_svc.verdict = None  # orders_svc (or NATS) is away: nobody says whether the payment won
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=900))
+
+    error = await pay_error(payments, buyer.token, order.id)
+
+    assert (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, NOT_CONFIRMED)  # not "paid"
+    stored = await payments_app.store.payment_by_order(order.id)
+    assert stored is not None and not stored.refunded  # recorded: the late verdict decides its fate
+    if late_verdict == "complete":
+        await publish_completed(bus, order)
+        await replica_at(payments_app, order.id, 1, OrderStatus.COMPLETE)
+        got = await payments.GetPayment(payments_pb2.GetPaymentRequest(order_id=order.id), metadata=bearer(buyer.token))
+        assert got.payment.stripe_id == stored.stripe_id
+        await eventually(lambda: orders_consumed(bus))
+        assert await refunds_of(stripe_api, stored.stripe_id) == []
+    else:
+        await publish_cancelled(bus, order)
+        refunded = await eventually(lambda: refunded_payment(payments_app, order.id), what="the refund")
+        assert [r.amount for r in await refunds_of(stripe_api, refunded.stripe_id)] == [900]
 
 
 async def test_a_cancellation_during_a_payment_in_progress_is_refunded_once_the_payment_ends(
@@ -382,11 +426,15 @@ async def test_a_cancellation_during_a_payment_in_progress_is_refunded_once_the_
     jwt_keys: JwtKeys,
     stripe_api: stripe.StripeClient,
     caplog: pytest.LogCaptureFixture,
+    orders_svc: OrdersStandIn,
 ) -> None:
     caplog.set_level(logging.INFO, logger="payments_svc.listeners")
+    orders_svc.verdict = None  # the order is still CREATED when its cancellation arrives
     buyer = new_buyer(jwt_keys)
     order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=1234))
-    payment = await pay(payments, buyer.token, order.id)
+    assert (await pay_error(payments, buyer.token, order.id)).details() == NOT_CONFIRMED
+    payment = await payments_app.store.payment_by_order(order.id)
+    assert payment is not None
     now = utcnow()
     held_until = now + dt.timedelta(minutes=5)
     assert await payments_app.store.claim_lease(order.id, "busy-payer", now, held_until, create=False)
@@ -435,7 +483,7 @@ async def test_a_charge_that_finds_its_order_cancelled_is_refunded_at_once(
         error = await pay_error(Stub(channel), buyer.token, gateway.order.id)
 
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
-    assert error.details() == "order was cancelled; the charge was refunded"
+    assert error.details() == CANCELLED_REFUNDED
     stored = await app.store.payment_by_order(gateway.order.id)
     assert stored is not None and stored.refunded and stored.refund_id
     assert [(r.id, r.amount) for r in await refunds_of(stripe_api, stored.stripe_id)] == [(stored.refund_id, 3300)]
@@ -529,3 +577,54 @@ async def test_a_cancellation_that_overtakes_its_creation_ends_cancelled(
     )
     await eventually(lambda: orders_consumed(bus))
     assert await payments_app.store.order(order.id) == copy
+
+
+class ProcessingUntilSettled(StripeGateway):
+    """The real emulator, which settles every card charge at once; until `settled`, this Stripe says the charge is
+    still `processing` (as a bank debit is for days), so the intent succeeds after the order was cancelled."""
+
+    settled = False
+
+    async def confirm(self, intent_id: str, payment_method: str, idempotency_key: str) -> Intent:
+        return self._as_seen(await super().confirm(intent_id, payment_method, idempotency_key))
+
+    async def retrieve(self, intent_id: str) -> Intent | None:
+        intent = await super().retrieve(intent_id)
+        return None if intent is None else self._as_seen(intent)
+
+    def _as_seen(self, intent: Intent) -> Intent:
+        if intent.status == "succeeded" and not self.settled:
+            return dataclasses.replace(intent, status="processing")
+        return intent
+
+
+async def test_a_processing_charge_that_succeeds_after_the_cancellation_is_refunded(
+    start_app: StartApp,
+    payments_settings: PaymentsSettings,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+) -> None:
+    gateway = ProcessingUntilSettled.from_settings(payments_settings)
+    app = await start_app(gateway)
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, app, OrderSeed(buyer.user_id, price_cents=4400))
+    async with grpc.aio.insecure_channel(app.target) as channel:
+        still = await pay_error(Stub(channel), buyer.token, order.id)
+    assert "still processing" in (still.details() or "")
+
+    await publish_cancelled(bus, order)  # the window closes while the bank has not settled the charge
+
+    async def looked_again() -> bool:
+        return app.runtime.consumers[0].stats.retried >= 3  # not acknowledged as settled: looked at again and again
+
+    await eventually(looked_again, what="order.cancelled redelivered while the intent is processing")
+    [charged] = succeeded(await intents_of(stripe_api, order.id))
+    assert await refunds_of(stripe_api, charged) == []
+    gateway.settled = True  # the charge succeeds, after the cancellation
+
+    stored = await eventually(lambda: refunded_payment(app, order.id), what="the late charge recorded and refunded")
+    assert stored.stripe_id == charged
+    assert [r.amount for r in await refunds_of(stripe_api, charged)] == [4400]
+    await eventually(lambda: orders_consumed(bus))
+    assert (await bus.js.stream_info(events.DEAD_LETTERS.name)).state.messages == 0

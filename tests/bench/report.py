@@ -358,7 +358,7 @@ Every scenario is paired, in the same run, with its ceiling; figures are the med
 ## How load and servers share the cores
 
 The conductor (`python -m tests.bench`) starts the stack as `make dev` and the e2e tests do
-(`tests.conftest.start_stack`: real nats-server, redis-server, nx-27017, localstripe, five services and the gateway
+(`tests.helpers.start_stack`: real nats-server, redis-server, nx-27017, localstripe, five services and the gateway
 as separate processes on free loopback ports) and one load-generator process (`tests/bench/worker.py`, uvloop).
 Nothing is pinned: the kernel schedules the load generator and the servers over the {facts["cores"]} cores. While a
 measurement runs the conductor only waits; it reads each process's CPU time from /proc before and after, and the

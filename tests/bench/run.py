@@ -1,4 +1,4 @@
-"""The benchmark conductor: starts the stack (tests.conftest.start_stack), drives the load-generator process
+"""The benchmark conductor: starts the stack (tests.helpers.start_stack), drives the load-generator process
 (tests/bench/worker.py) through every scenario, measures who used the CPU meanwhile, and writes the report.
 
 The conductor itself only waits while a measurement runs (it reads /proc before and after), so the machine's two
@@ -30,8 +30,7 @@ from common.testing import servers
 from tests.bench import peer, report
 from tests.bench.procs import CpuMeter, machine_facts, rss_kib
 from tests.client import Client
-from tests.conftest import start_stack
-from tests.test_flows import TICKET, list_ticket, new_user
+from tests.helpers import TICKET, list_ticket, new_user, start_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "BENCHMARKS.md"
@@ -99,7 +98,7 @@ class Worker:
         answer = json.loads(line)
         if not answer["ok"]:
             raise RuntimeError(f"{op} failed in the load generator: {answer['error']}\n{answer.get('trace', '')}")
-        return answer["result"]  # type: ignore[no-any-return]
+        return answer["result"]
 
     async def stop(self) -> None:
         assert self.process.stdin is not None

@@ -39,7 +39,7 @@ from expiration_svc.store import TimerStore
 from gateway.live import LiveHub
 from tests.bench.procs import cpu_seconds
 from tests.bench.stats import percentile
-from tests.test_flows import CREATE_ORDER, TICKET_STATUS
+from tests.helpers import CREATE_ORDER, TICKET_STATUS
 from ticketstore.events.v1 import expiration_pb2, orders_pb2
 from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc

@@ -12,7 +12,7 @@ from playwright.async_api import Browser, expect
 from common.devstack import Stack
 from tests.browser.conftest import Users, open_users
 from tests.browser.flows import buy, list_ticket
-from tests.conftest import start_stack
+from tests.helpers import start_stack
 
 pytestmark = pytest.mark.e2e
 

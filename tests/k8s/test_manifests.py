@@ -57,7 +57,7 @@ GRPC_TARGETS = {
     "ORDERS_GRPC_TARGET": "orders_svc",
     "PAYMENTS_GRPC_TARGET": "payments_svc",
 }
-STRIPE_API_ADDRESS = ipaddress.ip_address("54.187.174.169")  # a public address, as api.stripe.com resolves to
+STRIPE_API_ADDRESS = ipaddress.IPv4Address("54.187.174.169")  # a public address, as api.stripe.com resolves to
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 PARENT_REF_FIELDS = {"group", "kind", "namespace", "name", "sectionName", "port"}
 PREFIX_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -305,7 +305,9 @@ def file_in_mounts(ov: Overlay, pod: Pod, container: dict[str, Any], path: str) 
     if key is None:
         return [f"{pod.name}: {kind} volume {name} does not project {filename}"]
     available = (
-        secret_keys(ov, name) if kind == "Secret" else set(ov.configmap_data(name) or ov.operator.get((kind, name), ()))
+        secret_keys(ov, name)
+        if kind == "Secret"
+        else set(ov.configmap_data(name) or ov.operator.get((kind, name), set()))
     )
     return [] if key in available else [f"{pod.name}: {kind} {name} has no key {key} for {path}"]
 
@@ -648,7 +650,7 @@ def network_problems(ov: Overlay) -> list[str]:
                 if extra:
                     problems.append(f"{pod.name}:{p['containerPort']} also reachable from {sorted(extra)}")
     for pod in ov.pods:
-        if not egress_allowed(ov, pod, ipaddress.ip_address("10.96.0.10"), 53, "UDP"):
+        if not egress_allowed(ov, pod, ipaddress.IPv4Address("10.96.0.10"), 53, "UDP"):
             problems.append(f"{pod.name}: cannot resolve names (egress to port 53/UDP)")
         reaches_internet = egress_allowed(ov, pod, STRIPE_API_ADDRESS, 443)
         if reaches_internet != (module_of(pod) == "payments_svc"):

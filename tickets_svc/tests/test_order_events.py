@@ -7,7 +7,6 @@ import uuid
 
 import grpc
 import pytest
-from google.protobuf.message import Message
 
 from common import events
 from common.bus import EventBus
@@ -16,88 +15,32 @@ from common.mongo import connect
 from common.outbox import Outbox
 from common.testing.grpc import bearer
 from common.testing.plugin import JwtKeys
+from common.testing.poll import eventually
+from common.testing.retry import FAST_RETRY
 from common.timestamps import utcnow
 from tickets_svc import domain
 from tickets_svc.app import TicketsApp
 from tickets_svc.settings import TicketsSettings
 from tickets_svc.store import TicketStore
-from tickets_svc.tests.conftest import FAST_RETRY, StreamWatcher, User, eventually
-from ticketstore.events.v1 import orders_pb2
-from ticketstore.events.v1 import tickets_pb2 as ticket_events
+from tickets_svc.tests.helpers import (
+    AVAILABLE,
+    RESERVED,
+    SOLD,
+    StreamWatcher,
+    Stub,
+    User,
+    cancelled,
+    completed,
+    consumed,
+    created,
+    delivered,
+    get,
+    new_ticket,
+    publish,
+    state,
+    updates,
+)
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
-
-Stub = tickets_pb2_grpc.TicketsServiceStub
-AVAILABLE = tickets_pb2.TICKET_STATUS_AVAILABLE
-RESERVED = tickets_pb2.TICKET_STATUS_RESERVED
-SOLD = tickets_pb2.TICKET_STATUS_SOLD
-
-
-# --- helpers: publish order events the way orders_svc does, and watch the consumer work through them ---
-
-
-async def publish(bus: EventBus, subject: str, message: Message, msg_id: str | None = None) -> int:
-    """Publish an order event; returns its stream sequence. A fresh `msg_id` passes the broker's dedup,
-    which is what a redelivery (or a producer's retry after the window) looks like to the consumer."""
-    entity_id = str(getattr(message, "order_id"))
-    version = int(getattr(message, "version"))
-    headers = {"Nats-Msg-Id": msg_id or events.msg_id(subject, entity_id, version)}
-    ack = await bus.js.publish(subject, message.SerializeToString(), headers=headers, timeout=5)
-    return int(ack.seq)
-
-
-def created(order_id: str, ticket_id: str) -> orders_pb2.OrderCreated:
-    return orders_pb2.OrderCreated(order_id=order_id, user_id="buyer", ticket_id=ticket_id, price_cents=500, version=0)
-
-
-def cancelled(order_id: str, ticket_id: str) -> orders_pb2.OrderCancelled:
-    return orders_pb2.OrderCancelled(order_id=order_id, user_id="buyer", ticket_id=ticket_id, version=1)
-
-
-def completed(order_id: str, ticket_id: str) -> orders_pb2.OrderCompleted:
-    return orders_pb2.OrderCompleted(order_id=order_id, user_id="buyer", ticket_id=ticket_id, version=1)
-
-
-async def consumed(bus: EventBus, seq: int) -> None:
-    """Wait until the tickets_svc consumer has acknowledged every ORDERS message up to `seq`."""
-
-    async def done() -> bool:
-        info = await bus.js.consumer_info("ORDERS", "tickets_svc")
-        return info.ack_floor is not None and (info.ack_floor.stream_seq or 0) >= seq
-
-    await eventually(done, what=f"ORDERS message {seq} acknowledged")
-
-
-async def delivered(bus: EventBus, seq: int) -> None:
-    """Wait until the consumer has been handed ORDERS message `seq` (it may have nak'd it)."""
-
-    async def seen() -> bool:
-        info = await bus.js.consumer_info("ORDERS", "tickets_svc")
-        return (info.delivered.stream_seq or 0) >= seq
-
-    await eventually(seen, what=f"ORDERS message {seq} delivered")
-
-
-async def get(tickets: Stub, ticket_id: str) -> tickets_pb2.Ticket:
-    return (await tickets.GetTicket(tickets_pb2.GetTicketRequest(id=ticket_id))).ticket
-
-
-async def state(tickets: Stub, ticket_id: str) -> tuple[int, str, int]:
-    ticket = await get(tickets, ticket_id)
-    return ticket.status, ticket.order_id, ticket.version
-
-
-async def new_ticket(tickets: Stub, seller: User) -> str:
-    reply = await tickets.CreateTicket(
-        tickets_pb2.CreateTicketRequest(title="Gig", price_cents=500), metadata=seller.metadata
-    )
-    return reply.ticket.id
-
-
-def updates(seen: list[tuple[str, Message, str]]) -> list[tuple[int, int, str]]:
-    """(version, status, order_id) of every ticket.updated among `seen`."""
-    found = [m for s, m, _ in seen if s == events.TICKET_UPDATED]
-    return [(m.version, m.status, m.order_id) for m in found if isinstance(m, ticket_events.TicketUpdated)]
-
 
 # --- the tests ---
 

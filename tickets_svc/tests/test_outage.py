@@ -4,24 +4,20 @@ the ticket of an order cancelled during the outage is released once the database
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
-import pytest_asyncio
 
 from common import events
 from common.bus import EventBus, RetryPolicy
 from common.ids import new_id
-from common.testing import servers
 from common.testing.plugin import JwtKeys
-from common.testing.servers import RunningServer
+from common.testing.servers import Restartable, RunningServer
 from tickets_svc.app import TicketsApp
 from tickets_svc.settings import TicketsSettings
-from tickets_svc.tests.conftest import User
-from tickets_svc.tests.test_order_events import (
+from tickets_svc.tests.helpers import (
     AVAILABLE,
     RESERVED,
+    User,
     cancelled,
     consumed,
     created,
@@ -35,22 +31,13 @@ from ticketstore.tickets.v1 import tickets_pb2_grpc
 OUTAGE_SECONDS = 30.0  # longer than the old budget of 8 deliveries (~25 s of backoff)
 
 
-@pytest_asyncio.fixture
-async def own_mongo(tmp_path: Path) -> AsyncIterator[list[RunningServer]]:
-    """A MongoDB-wire server of this test only (the session's shared one must not go down); the list holds the
-    current process, replaced by the test when it restarts the server."""
-    running = [servers.start_mongo(tmp_path / "mongo")]
-    yield running
-    running[-1].stop()
-
-
 async def test_a_mongodb_outage_longer_than_the_old_retry_budget_loses_no_order_cancelled(
-    own_mongo: list[RunningServer], nats_server: RunningServer, jwt_keys: JwtKeys, bus: EventBus, seller: User
+    own_mongo: Restartable, nats_server: RunningServer, jwt_keys: JwtKeys, bus: EventBus, seller: User
 ) -> None:
     settings = TicketsSettings(
         environment="test",
         grpc_port=0,
-        mongo_url=own_mongo[0].url,
+        mongo_url=own_mongo.url,
         mongo_db="tickets",
         mongo_timeout_seconds=1.0,  # fail fast while the server is away, so each delivery is one short attempt
         nats_url=nats_server.url,
@@ -67,12 +54,12 @@ async def test_a_mongodb_outage_longer_than_the_old_retry_budget_loses_no_order_
             await consumed(bus, await publish(bus, events.ORDER_CREATED, created(order_id, ticket_id)))
             assert (await get(tickets, ticket_id)).status == RESERVED
 
-            own_mongo[0].stop()  # stopped for real; restarted below on the same port and data
+            own_mongo.stop()  # stopped for real; restarted below on the same port and data
             seq = await publish(bus, events.ORDER_CANCELLED, cancelled(order_id, ticket_id))
             await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, not a wait for an effect
             info = await bus.js.consumer_info("ORDERS", "tickets_svc")
             assert info.num_redelivered > 0  # the handler really failed meanwhile
-            own_mongo.append(servers.restart(own_mongo[0]))
+            own_mongo.restart()
 
             await consumed(bus, seq)
             assert await state(tickets, ticket_id) == (AVAILABLE, "", 2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 import pytest
 
@@ -9,13 +11,14 @@ from common import events
 from common.bus import EventBus
 from common.ids import new_id
 from common.testing.grpc import error_reason, field_violations
+from common.testing.poll import eventually
 from tickets_svc.app import TicketsApp
-from tickets_svc.tests.conftest import StreamWatcher, User, eventually
+from tickets_svc.tests.helpers import StreamWatcher, User
 from ticketstore.events.v1 import orders_pb2
 from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
-Stub = tickets_pb2_grpc.TicketsServiceStub
+Stub: TypeAlias = "tickets_pb2_grpc.TicketsServiceAsyncStub"  # the generated stub on a grpc.aio channel
 AVAILABLE, RESERVED = tickets_pb2.TICKET_STATUS_AVAILABLE, tickets_pb2.TICKET_STATUS_RESERVED
 
 
