@@ -21,6 +21,7 @@ from gateway.documents import Documents, load_manifest
 from gateway.live import LiveHub
 from gateway.loaders import ticket_loader
 from gateway.ratelimits import RateLimits
+from gateway.responses import ResponseCache
 from gateway.schema import build_schema
 from gateway.sessions import Sessions
 from gateway.settings import GatewaySettings
@@ -45,7 +46,7 @@ class GatewayApp:
         self.verifier = load_verifier(settings.jwt_public_key_file, is_prod=settings.is_prod)
         self.limits = RateLimits(settings)
         self.hub = LiveHub(settings.nats_url, settings.subscriber_queue_size)
-        metrics.LIVE_SUBSCRIPTIONS.set_function(lambda: self.hub.subscriber_count)
+        metrics.LIVE_SUBSCRIPTIONS.set_function(self.live_subscriptions)
         self.schema = build_schema(settings)
         self.documents = Documents(
             load_manifest(settings.persisted_documents_file),
@@ -53,7 +54,13 @@ class GatewayApp:
             max_bytes=settings.max_document_bytes,
         )
         self._backends: Backends | None = None
-        self.view = GraphQLView(self.schema, settings, self.documents, self._context, self._ws_connected)
+        self.responses: ResponseCache | None = None
+        if settings.response_cache_size:
+            self.responses = ResponseCache(lambda: self.hub.connected, settings.response_cache_size)
+            self.hub.watch(self.responses.drop)
+        self.view = GraphQLView(
+            self.schema, settings, self.documents, self._context, self._ws_connected, responses=self.responses
+        )
         self.asgi = create_app(settings, self.view, self.readiness)
         self._server: Server | None = None
         self._serving: asyncio.Task[None] | None = None
@@ -69,6 +76,11 @@ class GatewayApp:
     def url(self) -> str:
         """The base address, e.g. http://127.0.0.1:8000 (valid once started)."""
         return f"http://{self.settings.gateway_host}:{self.port}"
+
+    def live_subscriptions(self) -> int:
+        """Websocket subscriptions: each shared group (gateway.shared) is one hub subscriber for all its members."""
+        shared = self.view.shared
+        return self.hub.subscriber_count - shared.group_count + shared.member_count
 
     # --- per request ---
 

@@ -10,6 +10,7 @@ that the web client's build makes of the `graphiql` npm packages (gateway.web.gr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -21,14 +22,19 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -38,7 +44,10 @@ from common import metrics
 from gateway.context import GatewayContext
 from gateway.documents import Documents
 from gateway.errors import ApiError, Code
+from gateway.loaders import ticket_loader
+from gateway.responses import ResponseCache
 from gateway.settings import GatewaySettings
+from gateway.shared import End, SharedSubscriptions, Stream, share_key
 from gateway.web import NO_CACHE, SecurityHeaders, WebClient, client_config, graphiql_page
 
 if TYPE_CHECKING:
@@ -69,6 +78,51 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
                 payload["query"] = query  # what Strawberry runs: the text, or the persisted document it names
         await super().handle_subscribe(message)
 
+    async def run_operation(self, operation: Operation[GatewayContext, None]) -> None:
+        """A subscription of public fields joins the group of its document and variables (gateway.shared): one
+        execution and one serialized payload per event for the whole group, this operation's id spliced into each
+        frame. Any other subscription runs alone, as Strawberry runs it."""
+        key = share_key(operation.query, operation.operation_name, operation.variables)
+        if key is None:
+            await super().run_operation(operation)
+            return
+        # Public fields only: the group's execution runs as nobody, never as one member's session.
+        context = dataclasses.replace(
+            self.context, token=None, ticket_loader=ticket_loader(self.context.backends, None, cache=False),
+            response=None, cookies=None, connection_params=None,
+        )  # fmt: skip
+
+        async def start() -> Stream:
+            return await self.schema.stream(
+                operation.query, variable_values=operation.variables, context_value=context,
+                operation_name=operation.operation_name,
+            )  # fmt: skip
+
+        view = cast("GraphQLView", self.view)
+        member = view.shared.join(key, start, view.encode_payload)
+        frame_head = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+        websocket = cast(ASGIWebSocketAdapter, self.websocket).ws
+        try:
+            while True:
+                item = await member.next()
+                if isinstance(item, str):
+                    if operation.completed:
+                        return
+                    try:
+                        await websocket.send_text(frame_head + item + "}")
+                    except WebSocketDisconnect:
+                        raise WebSocketDisconnected from None
+                elif isinstance(item, End):
+                    break  # the stream ended, or this client was too slow: `complete`, as Strawberry ends a stream
+                else:
+                    await self._handle_pre_execution_error(operation, item)
+                    return
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        finally:
+            view.shared.leave(member)
+
 
 class GraphQLView(GraphQL[GatewayContext, None]):
     graphql_transport_ws_handler_class = TransportWsHandler
@@ -80,6 +134,7 @@ class GraphQLView(GraphQL[GatewayContext, None]):
         documents: Documents,
         make_context: ContextFactory,
         on_connect: Callable[[GatewayContext], None],
+        responses: ResponseCache | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -90,6 +145,8 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             allowed_origins=settings.ws_allowed_origins,
         )
         self.documents = documents
+        self.shared = SharedSubscriptions(settings.subscriber_queue_size)
+        self.responses = responses
         self.web_dist_dir = settings.web_dist_dir
         self._make_context = make_context
         self._on_connect = on_connect
@@ -117,6 +174,15 @@ class GraphQLView(GraphQL[GatewayContext, None]):
     async def on_ws_connect(self, context: GatewayContext) -> UnsetType | dict[str, object] | None:
         self._on_connect(context)  # the session: connection_init's Authorization, else the handshake's cookie
         return await super().on_ws_connect(context)
+
+    def encode_payload(self, result: ExecutionResult) -> str:
+        """A `next` frame's payload, as Strawberry's transport writes it."""
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [error.formatted for error in result.errors]
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        return self.encode_json_string(payload)
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON of an HTTP body or a websocket message; what cannot be a GraphQL request is a decode error (HTTP 400,
@@ -154,8 +220,14 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             return ExecutionResult(data=None, errors=[error])
         # Queries and mutations by POST only: GET serves GraphiQL, subscriptions go over graphql-transport-ws.
         allowed = POST_OPERATIONS if request.method == "POST" else set()
+        cache, key, generation = self.responses, None, 0
+        if cache is not None and query is not None and request.method == "POST":
+            key = cache.key(query, request_data.operation_name, request_data.variables)
+            if key is not None and (cached := cache.get(key)) is not None:
+                return cached
+            generation = cache.generation
         try:
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 query,
                 variable_values=request_data.variables,
                 context_value=context,
@@ -169,6 +241,12 @@ class GraphQLView(GraphQL[GatewayContext, None]):
             raise HTTPException(400, error.as_http_error_reason(request.method)) from error
         except MissingQueryError as error:
             raise HTTPException(400, "No GraphQL query found in the request") from error
+        if cache is not None and query is not None:
+            if key is not None:
+                cache.put(key, generation, result)
+            elif cache.is_mutation(query, request_data.operation_name):
+                cache.drop()  # this caller reads its own write, even before the change's event arrives
+        return result
 
 
 def has_lone_surrogate(value: object) -> bool:

@@ -1,5 +1,10 @@
 """The gateway's gRPC clients: one long-lived channel per backend, opened at start-up and closed at shutdown.
 
+Each channel spreads its calls over every address its target resolves to (gRPC client-side `round_robin`): on
+Kubernetes the target is a headless Service, `dns:///tickets:50052`, which resolves to every ready pod, so one
+gateway pod uses all backend pods rather than the one its single HTTP/2 connection to a ClusterIP would reach. A
+comma-separated list of IPv4 `host:port` works too (`127.0.0.1:50052,127.0.0.1:50062`).
+
 `Backends.call(...)` is the one way resolvers reach a service: it forwards the caller's session token as
 `authorization: Bearer <token>` metadata, applies a deadline, and turns a failed call into an `ApiError`.
 Every call made on the channels is counted per method (`Backends.calls`), which the tests use to prove batching.
@@ -8,6 +13,7 @@ Every call made on the channels is counted per method (`Backends.calls`), which 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -55,6 +61,40 @@ class CountingInterceptor(_UnaryInterceptor):
         return await continuation(client_call_details, request)
 
 
+# round_robin: one subchannel per resolved address, calls spread over the READY ones; client health checking takes a
+# backend that reports NOT_SERVING (it does so first when stopping) out of the rotation. A read that races a replica's
+# stop (accepted, then cancelled by its shutdown) is retried on another: reads are idempotent, writes never retried.
+READS = {
+    "ticketstore.auth.v1.AuthService": ("GetCurrentUser", "BatchGetUsers"),
+    "ticketstore.orders.v1.OrdersService": ("GetOrder", "BatchGetOrders", "ListMyOrders"),
+    "ticketstore.payments.v1.PaymentsService": ("GetPayment",),
+    "ticketstore.tickets.v1.TicketsService": ("GetTicket", "BatchGetTickets", "ListTickets"),
+}
+SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "healthCheckConfig": {"serviceName": ""},
+    "methodConfig": [{
+        "name": [{"service": service, "method": method} for service, methods in READS.items() for method in methods],
+        "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.05s", "maxBackoff": "0.5s", "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"]},
+    }],
+})  # fmt: skip
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.service_config", SERVICE_CONFIG),
+    ("grpc.dns_min_time_between_resolutions_ms", 5_000),  # notice new pods soon after a re-resolution is due
+]
+
+
+def channel_target(target: str) -> str:
+    """A gRPC target URI: `dns:///name:port` and other URIs as they are; a comma-separated address list becomes
+    the `ipv4:` list gRPC expects (one address per backend replica)."""
+    if "," in target and ":///" not in target and not target.startswith(("ipv4:", "ipv6:")):
+        return "ipv4:" + ",".join(part.strip() for part in target.split(","))
+    return target
+
+
 @dataclass(frozen=True)
 class Backend:
     name: str
@@ -75,9 +115,12 @@ class Backends:
         }
         # grpc-stubs types interceptors as "cast me". The tracing ones send the trace context with every call.
         interceptors: Any = [CountingInterceptor(self.calls), *tracing.client_interceptors()]
-        options = [("grpc.keepalive_time_ms", 30_000), ("grpc.max_receive_message_length", 4 * 1024 * 1024)]
         self.backends = {
-            name: Backend(name, target, grpc.aio.insecure_channel(target, options=options, interceptors=interceptors))
+            name: Backend(
+                name,
+                target,
+                grpc.aio.insecure_channel(channel_target(target), options=CHANNEL_OPTIONS, interceptors=interceptors),
+            )
             for name, target in targets.items()
         }
         self.auth = auth_pb2_grpc.AuthServiceStub(self.backends["auth"].channel)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import nats
@@ -26,7 +26,7 @@ from common import events, tracing
 
 log = logging.getLogger(__name__)
 
-SUBJECTS = (events.TICKET_UPDATED, "order.>")
+SUBJECTS = ("ticket.>", "order.>")  # every ticket event: the response cache (gateway.responses) drops on any
 Key = tuple[str, str]  # ("ticket", ticket id) or ("order", order id)
 
 
@@ -92,6 +92,7 @@ class LiveHub:
         self._nats_subscriptions: list[NatsSubscription] = []
         self._subscribers: dict[Key, set[Subscriber]] = {}
         self._stopping = False
+        self._watchers: list[Callable[[str], None]] = []
         self.delivered = 0
         self.dropped = 0
 
@@ -134,6 +135,15 @@ class LiveHub:
         self._nats_subscriptions.clear()
         self._client = None
 
+    def watch(self, watcher: Callable[[str], None]) -> None:
+        """`watcher(subject)` on every event, before its subscribers hear of it; `watcher("")` when the connection
+        drops or comes back (events may have been missed)."""
+        self._watchers.append(watcher)
+
+    def _tell(self, subject: str) -> None:
+        for watcher in self._watchers:
+            watcher(subject)
+
     @contextlib.asynccontextmanager
     async def subscribe(self, key: Key) -> AsyncIterator[Subscriber]:
         """A subscriber for one entity's events, registered for as long as the block runs."""
@@ -171,6 +181,7 @@ class LiveHub:
                 del self._subscribers[subscriber.key]
 
     async def _on_message(self, msg: Msg) -> None:
+        self._tell(msg.subject)
         try:
             message = events.decode(msg.subject, msg.data)
         except KeyError:
@@ -183,12 +194,14 @@ class LiveHub:
 
     async def _on_reconnected(self) -> None:
         log.info("live hub reconnected to NATS; subscribers re-read their entities")
+        self._tell("")
         for group in list(self._subscribers.values()):
             for subscriber in list(group):
                 if not subscriber.offer(Signal.RESYNC):
                     self._forget(subscriber)
 
     async def _on_disconnected(self) -> None:
+        self._tell("")
         if not self._stopping:
             log.warning("live hub lost its NATS connection; reconnecting")
 

@@ -38,6 +38,8 @@ class GatewaySettings(ProcessSettings):
     # Subscriptions: events buffered per subscriber before a slow client is dropped.
     subscriber_queue_size: int = Field(default=256, gt=0)
     max_subscriptions_per_connection: int = Field(default=20, gt=0)
+    # Public reads kept until a ticket changes (gateway.responses): how many answers; 0 turns the cache off.
+    response_cache_size: int = Field(default=1024, ge=0)
     # Origins (besides the gateway's own) whose pages may open a websocket with the user's cookie.
     ws_allowed_origins: list[str] = Field(default_factory=list)
     graceful_shutdown_seconds: int = Field(default=5, ge=0)

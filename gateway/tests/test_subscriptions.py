@@ -145,35 +145,74 @@ async def test_bad_subscriptions_get_the_usual_error_codes(ws_connect: Any) -> N
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "fields": fields}
 
 
-async def test_many_watchers_share_one_nats_subscription_and_leave_cleanly(
+async def test_many_watchers_share_one_execution_and_leave_cleanly(
     stack: Stack, clients: Callable[[], GraphQLClient], ws_connect: Any
 ) -> None:
-    seller = clients()
+    seller, buyer = clients(), clients()
     await seller.sign_up()
+    await buyer.sign_up()
     ticket = await seller.create_ticket()
-    hub = stack.gateway.hub
-    before = hub.subscriber_count
+    hub, shared = stack.gateway.hub, stack.gateway.view.shared
+    before, groups_before = hub.subscriber_count, shared.group_count
     async with ws_connect() as one, ws_connect() as two:
         await one.init()
-        await two.init()
+        await two.init({"Authorization": f"Bearer {buyer.token}"})  # signed in or not: a ticket's status is public
         ops = [await one.subscribe(TICKET_STATUS, {"id": ticket["id"]}) for _ in range(2)]
         ops.append(await two.subscribe(TICKET_STATUS, {"id": ticket["id"]}))
         for ws, op in ((one, ops[0]), (one, ops[1]), (two, ops[2])):
-            assert (await ws.next_data(op))["ticketStatus"]["status"] == "AVAILABLE"
-        assert hub.subscriber_count == before + 3
-        assert hub.nats_subscription_count == 2  # `ticket.updated` and `order.>`, whatever the number of clients
+            assert (await ws.next_data(op))["ticketStatus"]["status"] == "AVAILABLE"  # each under its own id
+        # One group: one hub subscriber and one execution for the three; two NATS subscriptions for the process.
+        assert (hub.subscriber_count, shared.group_count) == (before + 1, groups_before + 1)
+        assert hub.nats_subscription_count == 2
 
         await one.send({"id": ops[0], "type": "complete"})
 
         async def one_left() -> bool:
-            return hub.subscriber_count == before + 2
+            return shared.member_count == 2
 
-        await eventually(one_left, "the completed subscription to unregister")
+        await eventually(one_left, "the completed subscription to leave its group")
+        order = await buyer.create_order(ticket["id"])
+        for ws, op in ((one, ops[1]), (two, ops[2])):
+            reserved = await ws.next_data(op)
+            assert (reserved["ticketStatus"]["status"], reserved["ticketStatus"]["orderId"]) == (
+                "RESERVED",
+                order["id"],
+            )
 
     async def all_left() -> bool:
-        return hub.subscriber_count == before
+        return hub.subscriber_count == before and shared.group_count == groups_before
 
     await eventually(all_left, "closed websockets to unregister")
+
+
+async def test_order_status_is_never_shared_between_callers(
+    clients: Callable[[], GraphQLClient], ws_connect: Any
+) -> None:
+    """orderStatus runs per subscriber: a stranger or an anonymous caller watching the same order as the buyer, with
+    the same document and variables, is refused; the buyer's two connections both follow it."""
+    seller, buyer, stranger = clients(), clients(), clients()
+    for client in (seller, buyer, stranger):
+        await client.sign_up()
+    ticket = await seller.create_ticket()
+    order = await buyer.create_order(ticket["id"])
+    async with ws_connect() as owner, ws_connect() as other, ws_connect() as anonymous, ws_connect() as tab:
+        await owner.init({"Authorization": f"Bearer {buyer.token}"})
+        mine = await owner.subscribe(ORDER_STATUS, {"id": order["id"]})
+        assert (await owner.next_data(mine))["orderStatus"]["status"] == "CREATED"
+
+        await other.init({"Authorization": f"Bearer {stranger.token}"})
+        theirs = await other.subscribe(ORDER_STATUS, {"id": order["id"]})  # same document and variables
+        assert (await error_of(other, theirs))["extensions"]["code"] == "FORBIDDEN"
+        await anonymous.init()
+        nobody = await anonymous.subscribe(ORDER_STATUS, {"id": order["id"]})
+        assert (await error_of(anonymous, nobody))["extensions"]["code"] == "UNAUTHENTICATED"
+
+        await tab.init({"Authorization": f"Bearer {buyer.token}"})  # the buyer again, on another connection
+        again = await tab.subscribe(ORDER_STATUS, {"id": order["id"]})
+        assert (await tab.next_data(again))["orderStatus"]["status"] == "CREATED"
+        await buyer.data(CANCEL_ORDER, {"id": order["id"]})
+        for ws, op in ((owner, mine), (tab, again)):
+            assert (await ws.next_data(op))["orderStatus"]["status"] == "CANCELLED"
 
 
 async def test_only_graphql_transport_ws_is_spoken(ws_connect: Any) -> None:

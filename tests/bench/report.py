@@ -20,7 +20,14 @@ CPU_GROUPS = {
     "gateway": ("gateway",),
     "services": ("auth_svc", "tickets_svc", "orders_svc", "payments_svc", "expiration_svc"),
     "servers": ("nats", "redis", "mongo", "stripe"),
-    "bench extras": ("bench extras",),
+    "bench extras": (
+        "bench extras",
+        "bare-strawberry",
+        "before-gateway",
+        "hive-gateway",
+        "live-gateway",
+        "live-before",
+    ),
     "others": ("others",),
 }
 
@@ -67,6 +74,20 @@ def cpu_by_process(runs: Sequence[dict[str, Any]]) -> str:
     return cpu_line(runs, {name: (name,) for name in names})
 
 
+EXTRA_GROUPS = {name: (name,) for name in ("bare-strawberry", "before-gateway", "hive-gateway", "gateway uncached",
+                                           "gateway 2 replicas", "tickets-replica")}  # fmt: skip
+READ_GROUPS = {**{k: v for k, v in CPU_GROUPS.items() if k not in ("bench extras", "others")}, **EXTRA_GROUPS,
+               "bench nats": ("bench extras",), "others": ("others",)}  # fmt: skip
+SERVER_OF_CASE = {"gateway": "gateway", "before": "before-gateway", "hive": "hive-gateway", "bare": "bare-strawberry",
+                  "grpc": "tickets_svc", "uncached": "gateway uncached", "2": "gateway 2 replicas"}  # fmt: skip
+
+
+def core_us(runs: Sequence[dict[str, Any]], case: str) -> Figure:
+    """CPU of the serving process per request (core-µs), per run: its cores used ÷ requests per second."""
+    server = SERVER_OF_CASE[case.split()[0]]
+    return Figure(tuple(run["cpu"].get(server, 0.0) / run["rps"] * 1e6 for run in runs if run["rps"]))
+
+
 def latency(runs: Sequence[dict[str, Any]], prefix: str = "") -> str:
     return f"p50 {spread(figure(runs, f'{prefix}p50_ms'), 1)} ms, p99 {spread(figure(runs, f'{prefix}p99_ms'), 1)} ms"
 
@@ -77,16 +98,52 @@ def rows(outcome: dict[str, Any]) -> list[Row]:
     if "reads" in results:
         reads = results["reads"]
         bare = reads["bare { __typename }"]
-        for gateway_case, grpc_case in (("gateway ticket(id)", "grpc GetTicket"),
-                                        ("gateway tickets(first: 20)", "grpc ListTickets(20)")):  # fmt: skip
+        pairs = [
+            (f"{who} {read}", f"grpc {direct}")
+            for who in ("gateway", "uncached", "before")
+            for read, direct in (("ticket(id)", "GetTicket"), ("tickets(first: 20)", "ListTickets(20)"))
+        ]
+        for gateway_case, grpc_case in pairs:
+            if gateway_case not in reads:
+                continue
             gw, direct = reads[gateway_case], reads[grpc_case]
-            measured = f"{gateway_case.removeprefix('gateway ')}: {spread(figure(gw, 'rps'))} req/s, {latency(gw)}"
+            who = {"gateway": "", "uncached": " (response cache off)"}.get(
+                gateway_case.split()[0], f" (before: {outcome.get('before', '?')})"
+            )
+            measured = (f"{gateway_case.split(' ', 1)[1]}{who}: {spread(figure(gw, 'rps'))} req/s, {latency(gw)}, "
+                        f"gateway {spread(core_us(gw, gateway_case))} core-µs/req")  # fmt: skip
             found.append(Row("1. reads", measured, f"direct gRPC {grpc_case.removeprefix('grpc ')}",
                              f"{spread(figure(direct, 'rps'))} req/s, {latency(direct)}",
                              paired(gw, direct, "rps", "rps"), "gateway overhead: req/s ÷ req/s"))  # fmt: skip
             found.append(Row("1. reads", measured, "bare Strawberry `{ __typename }`",
-                             f"{spread(figure(bare, 'rps'))} req/s, {latency(bare)}",
+                             f"{spread(figure(bare, 'rps'))} req/s, {latency(bare)}, "
+                             f"{spread(core_us(bare, 'bare'))} core-µs/req",
                              paired(gw, bare, "rps", "rps"), "framework ceiling: req/s ÷ req/s"))  # fmt: skip
+            cpu = core_us(gw, gateway_case)
+            found.append(Row("1. reads", measured, "bare Strawberry, CPU per request",
+                             f"{spread(core_us(bare, 'bare'))} core-µs/req",
+                             Figure(tuple(b / g for b, g in zip(core_us(bare, "bare").runs, cpu.runs, strict=False))),
+                             "core-µs ÷ core-µs"))  # fmt: skip
+        if "2 replicas ticket(id)" in reads:
+            two, one = reads["2 replicas ticket(id)"], reads["uncached ticket(id)"]
+            found.append(Row(
+                "6. scale-out", f"ticket(id), cache off, 2 tickets_svc replicas behind one target (round robin): "
+                f"{spread(figure(two, 'rps'))} req/s, {latency(two)}", "the same gateway, one tickets_svc",
+                f"{spread(figure(one, 'rps'))} req/s, {latency(one)}", paired(two, one, "rps", "rps"),
+                "req/s ÷ req/s (2 cores: the replicas share them)",
+            ))  # fmt: skip
+        for read in ("ticket(id)", "tickets(first: 20)"):
+            if f"hive {read}" in reads and f"uncached {read}" in reads:
+                # Like for like: our gateway with its response cache off (the peer runs without one).
+                ours, hive = reads[f"uncached {read}"], reads[f"hive {read}"]
+                found.append(Row(
+                    "1. reads vs peer", f"{read}, response cache off: {spread(figure(ours, 'rps'))} req/s, "
+                    f"{latency(ours)}, {spread(core_us(ours, 'uncached'))} core-µs/req",
+                    "Hive Gateway (same tickets_svc)",
+                    f"{spread(figure(hive, 'rps'))} req/s, {latency(hive)}, "
+                    f"{spread(core_us(hive, 'hive'))} core-µs/req",
+                    paired(ours, hive, "rps", "rps"), "req/s ÷ peer req/s",
+                ))  # fmt: skip
     if "purchase" in results:
         buy, raw = results["purchase"]["purchase"], results["purchase"]["broker"]
         found.append(Row(
@@ -101,12 +158,29 @@ def rows(outcome: dict[str, Any]) -> list[Row]:
             "broker p50 ÷ propagation p50",
         ))  # fmt: skip
     if "live" in results:
-        ws, hub = results["live"]["websocket"]["runs"], results["live"]["hub"]["runs"]
-        found.append(Row(
-            "3. live status", f"websockets: {spread(figure(ws, 'per_s'))} deliveries/s, {latency(ws)}",
-            "the hub in-process", f"{spread(figure(hub, 'per_s'))} deliveries/s, {latency(hub)}",
-            paired(ws, hub, "per_s", "per_s"), "deliveries/s ÷ deliveries/s",
-        ))  # fmt: skip
+        live, plan = results["live"], outcome["plan"]
+        hub, hub_spread = live["hub"]["runs"], live["hub spread"]["runs"]
+        for name, label in (("live-gateway", ""), ("live-before", f" ({outcome.get('before', 'before')})")):
+            if name not in live:
+                continue
+            ws, spread_runs = live[name]["runs"], live.get(f"{name} spread", {}).get("runs", [])
+            found.append(Row(
+                "3. live status", f"1 ticket{label}: {spread(figure(ws, 'per_s'))} deliveries/s, {latency(ws)}, "
+                f"gateway {spread(figure(ws, 'gateway_us_per_delivery'), 1)} core-µs/delivery",
+                "the hub in-process", f"{spread(figure(hub, 'per_s'))} deliveries/s, {latency(hub)}",
+                paired(ws, hub, "per_s", "per_s"), "deliveries/s ÷ deliveries/s",
+            ))  # fmt: skip
+            if not spread_runs:
+                continue
+            found.append(Row(
+                "3. live status", f"{plan['spread_connections'] * plan['spread_per_connection']:,} subscriptions over "
+                f"{plan['spread_tickets']:,} tickets{label}: "
+                f"{spread(figure(spread_runs, 'per_s'))} deliveries/s, {latency(spread_runs)}, gateway "
+                f"{spread(figure(spread_runs, 'gateway_us_per_delivery'), 1)} core-µs/delivery",
+                "the hub in-process, same spread", f"{spread(figure(hub_spread, 'per_s'))} deliveries/s, "
+                f"{latency(hub_spread)}", paired(spread_runs, hub_spread, "per_s", "per_s"),
+                "deliveries/s ÷ deliveries/s",
+            ))  # fmt: skip
     if "expiration" in results:
         timers, raw, zset = (results["expiration"][k] for k in ("timers", "raw_publish", "zset"))
         found.append(Row(
@@ -157,13 +231,17 @@ def details(outcome: dict[str, Any]) -> str:
     out: list[str] = []
     if "reads" in results:
         out.append("### 1. Reads: cores used while measuring (median over runs)\n")
-        out.append("| case | req/s | p50 ms | p99 ms | errors | cores used |")
-        out.append("|---|---|---|---|---|---|")
+        out.append("| case | req/s | p50 ms | p99 ms | errors | server core-µs/req | cores used |")
+        out.append("|---|---|---|---|---|---|---|")
         for name, runs in results["reads"].items():
             out.append(
                 f"| {name} | {spread(figure(runs, 'rps'))} | {spread(figure(runs, 'p50_ms'), 2)} | "
-                f"{spread(figure(runs, 'p99_ms'), 2)} | {sum(r['errors'] for r in runs)} | {cpu_line(runs)} |"
+                f"{spread(figure(runs, 'p99_ms'), 2)} | {sum(r['errors'] for r in runs)} | "
+                f"{spread(core_us(runs, name))} | {cpu_line(runs, READ_GROUPS)} |"
             )
+        idle = results.get("gateways_idle_mib", {})
+        if idle:
+            out.append("\nIdle RSS before the load: " + ", ".join(f"{n} {v:.1f} MiB" for n, v in idle.items()) + ".")
         out.append("")
     if "purchase" in results:
         buy, raw = results["purchase"]["purchase"], results["purchase"]["broker"]
@@ -178,14 +256,25 @@ def details(outcome: dict[str, Any]) -> str:
                    f"{spread(figure(raw, 'per_s'))} msg/s, publish → consumed {latency(raw, 'prop_')}. "
                    f"Cores: {cpu_line(raw)}.\n")  # fmt: skip
     if "live" in results:
-        ws, hub = results["live"]["websocket"], results["live"]["hub"]
+        live = results["live"]
         out.append("### 3. Live status\n")
-        out.append(f"- websockets: {spread(figure(ws['runs'], 'per_s'))} deliveries/s "
-                   f"({spread(figure(ws['runs'], 'changes_per_s'), 2)} status changes/s to every subscriber), "
-                   f"{latency(ws['runs'])}; subscriptions opened in {ws['connect_s']} s. Cores over the whole "
-                   f"command (opening included): {cpu_line([ws])}.")  # fmt: skip
-        out.append(f"- hub in-process: {spread(figure(hub['runs'], 'per_s'))} deliveries/s, {latency(hub['runs'])}. "
-                   f"Cores: {cpu_line([hub])}.\n")  # fmt: skip
+        for name in ("live-gateway", "live-before"):
+            if name not in live:
+                continue
+            ws, wide = live[name]["runs"], live.get(f"{name} spread", {}).get("runs", [])
+            label = "this commit" if name == "live-gateway" else f"before ({outcome.get('before', '')})"
+            out.append(f"- {label}, 1 ticket: {spread(figure(ws, 'per_s'))} deliveries/s "
+                       f"({spread(figure(ws, 'changes_per_s'), 2)} status changes/s to every subscriber), "
+                       f"{latency(ws)}, gateway {spread(figure(ws, 'gateway_us_per_delivery'), 1)} core-µs per "
+                       f"delivery; subscriptions opened in {spread(figure(ws, 'connect_s'), 2)} s. Cores over the "
+                       f"whole command (opening included): {cpu_line(ws)}.")  # fmt: skip
+            if wide:
+                cost = spread(figure(wide, "gateway_us_per_delivery"), 1)
+                out.append(f"- {label}, spread: {spread(figure(wide, 'per_s'))} deliveries/s, {latency(wide)}, "
+                           f"gateway {cost} core-µs per delivery.")  # fmt: skip
+        out.append(f"- hub in-process, 1 ticket: {spread(figure(live['hub']['runs'], 'per_s'))} deliveries/s, "
+                   f"{latency(live['hub']['runs'])}; spread: {spread(figure(live['hub spread']['runs'], 'per_s'))} "
+                   f"deliveries/s, {latency(live['hub spread']['runs'])}.\n")  # fmt: skip
     if "expiration" in results:
         timers, raw = results["expiration"]["timers"], results["expiration"]["raw_publish"]
         out.append("### 4. Expiration\n")
@@ -296,12 +385,21 @@ there `load` is the system under test.
    from the API answer to the RESERVED event (orders_svc outbox → `order.created` → tickets_svc → its outbox →
    `ticket.updated`). Ceiling: a raw JetStream stream (file storage, same dedup window, Nats-Msg-Id header) with
    {plan["concurrency"]} publishers awaiting each ack and one durable pull consumer; latency = publish → consumed.
-3. **Live status.** {plan["subscribers"]} graphql-transport-ws connections (the e2e tests' client), each with one
-   `ticketStatus` subscription on the same ticket, on a second gateway process identical to the stack's except that
-   its NATS is a private nats-server: the status changes are published there as `ticket.updated` (the payload
-   tickets_svc publishes), one at a time, the next once every subscriber received the previous; {plan["changes"]}
-   changes per run. Ceiling: the gateway's `LiveHub` in one process with {plan["subscribers"]} subscribers, fed with
-   `publish_local`.
+3. **Live status.** {plan["subscribers"]} graphql-transport-ws connections, each with one `ticketStatus`
+   subscription on the same ticket, on a second gateway process identical to the stack's except that its NATS is a
+   private nats-server: the status changes are published there as `ticket.updated` (the payload tickets_svc
+   publishes), one at a time, the next once every subscriber received the previous; {plan["changes"]} changes per
+   run. Then the spread: {plan["spread_connections"]:,} connections x {plan["spread_per_connection"]} subscriptions =
+   {plan["spread_connections"] * plan["spread_per_connection"]:,} subscriptions over {plan["spread_tickets"]:,}
+   tickets (each ticket watched from {
+        plan["spread_connections"] * plan["spread_per_connection"] // max(1, plan["spread_tickets"])
+    } connections; {plan["spread_connections"]:,} sockets rather than 10,000 keeps
+   the load generator's file descriptors and CPU in bounds); each round publishes one change of every ticket in a
+   burst and waits for every delivery ({plan["spread_rounds"]} rounds per run); latency = publish → received. The
+   load client is a bare websocket client (`RawSocket` in tests/bench/worker.py: no compression, no JSON decoding
+   of `next` frames) so the load generator leaves the core to the gateway; gateway core-µs per delivery are read
+   from /proc around each run. With `--before <checkout>` the code before runs as a second gateway, alternating.
+   Ceilings: the gateway's `LiveHub` in one process with the same subscribers, fed with `publish_local`.
 4. **Expiration.** expiration_svc's own `Scheduler` and `TimerStore` (its default poll interval, lease, batch size
    and publish concurrency) on a fresh redis-server (AOF on, as in production) and nats-server (our streams);
    {plan["timers"]:,} timers (ObjectId order ids) all due {plan["timer_lead"]:.0f} s after they start being added.

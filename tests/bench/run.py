@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,9 @@ from typing import Any
 
 import nats
 
-from common.devstack import Child, Stack, healthy_http
+from common.devstack import Child, Stack
 from common.testing import servers
-from tests.bench import report
+from tests.bench import peer, report
 from tests.bench.procs import CpuMeter, machine_facts, rss_kib
 from tests.client import Client
 from tests.helpers import TICKET, list_ticket, new_user, start_stack
@@ -51,13 +52,18 @@ class Plan:
     broker_messages: int = 2000
     subscribers: int = 1000
     changes: int = 20
+    spread_tickets: int = 1000  # scenario 3b: subscriptions spread over many tickets
+    spread_connections: int = 1000
+    spread_per_connection: int = 10
+    spread_rounds: int = 5
     timers: int = 100_000
     timer_lead: float = 5.0
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(reps=1, duration=2.0, orders=30, broker_messages=500, subscribers=100, changes=5, timers=10_000,
-                   timer_lead=3.0)  # fmt: skip
+                   timer_lead=3.0, spread_tickets=50, spread_connections=100, spread_per_connection=5,
+                   spread_rounds=2)  # fmt: skip
 
 
 def say(message: str) -> None:
@@ -116,6 +122,8 @@ class Bench:
     profile: list[str] = field(default_factory=list)
     profile_dir: Path = Path("/tmp/ticketstore-bench-profile")
     names_by_pid: dict[int, str] = field(default_factory=dict)  # every process started, for --probe's summary
+    before: Path | None = None  # a checkout of the code before a change: its gateway is measured beside ours
+    peer: bool = True  # Hive Gateway beside ours in the reads
 
     # --- processes ---
 
@@ -124,9 +132,10 @@ class Bench:
         groups = {"load": [self.worker.pid]}
         groups.update({name: [_pid(child)] for name, child in self.stack.children.items()})
         groups.update({server.name: [server.process.pid] for server in self.stack.servers})
-        extra = [s.process.pid for s in self.extra_servers] + [_pid(c) for c in self.extra_children]
-        if extra:
-            groups["bench extras"] = extra
+        if self.extra_servers:
+            groups["bench extras"] = [s.process.pid for s in self.extra_servers]
+        for child in self.extra_children:  # each by name: a gateway's CPU per request needs its own figure
+            groups[child.name] = [_pid(child), *child_pids(_pid(child))]
         return groups
 
     async def measure(self, op: str, limit: float, **args: Any) -> dict[str, Any]:
@@ -137,13 +146,23 @@ class Bench:
         result["cpu"] = {name: round(cores, 2) for name, cores in meter.stop().items()}
         return result
 
-    def start_child(self, name: str, module: str, env: dict[str, str]) -> Child:
+    def start_child(self, name: str, module: str, env: dict[str, str], tree: Path | None = None) -> Child:
+        """`python -m module` with the stack's environment; from another checkout (its own venv) if `tree`."""
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", module]
+        if tree is not None:  # run the other tree's code: its interpreter, its directory first on the path
+            argv = [str(tree / ".venv" / "bin" / "python"), "-c",
+                    f"import os, runpy, sys; os.chdir({str(tree)!r}); sys.path.insert(0, {str(tree)!r}); "
+                    f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]  # fmt: skip
         if name in self.profile:
             argv[1:1] = ["-m", "cProfile", "-o", str(self.profile_dir / f"{name}.prof")]
-        child = Child(name, argv, {**self.stack.service_env(), **env}, logs / f"{name}.log")
+        return self.start_argv(name, argv, {**self.stack.service_env(), **env})
+
+    def start_argv(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        child = Child(name, argv, env, logs / f"{name}.log")
         child.start()
         self.names_by_pid[_pid(child)] = name
         self.extra_children.append(child)
@@ -166,12 +185,12 @@ class Bench:
         for ticket_id in self.read_ids:
             await self.seller.execute(TICKET, {"id": ticket_id})
 
-    async def create_tickets(self, count: int) -> list[str]:
+    async def create_tickets(self, count: int, title: str = "Purchase gig") -> list[str]:
         gate = asyncio.Semaphore(8)
 
         async def one(i: int) -> str:
             async with gate:
-                return await list_ticket(self.seller, f"Purchase gig {i}")
+                return await list_ticket(self.seller, f"{title} {i}")
 
         return list(await asyncio.gather(*(one(i) for i in range(count))))
 
@@ -207,13 +226,13 @@ class Bench:
         self.results["memory"] = {"running_mib": running, "imported_mib": floor, "servers_mib": infra}
 
     async def reads(self) -> None:
-        say("1. gateway reads vs direct gRPC vs bare Strawberry")
+        say("1. gateway reads vs direct gRPC vs bare Strawberry (and the peer, and the code before, when present)")
         bare_port = servers.free_port()
         live_nats = servers.start_nats(self.data_dir / "bare-nats")
         self.extra_servers.append(live_nats)
         self.start_child("bare-strawberry", "tests.bench.bare_app",
                          {"GATEWAY_PORT": str(bare_port), "NATS_URL": live_nats.url})  # fmt: skip
-        await wait_http(bare_port)
+        waits = [bare_port]
         plan = self.plan
         gw_port = self.stack.ports["gateway"]
         tickets_target = f"127.0.0.1:{self.stack.ports['tickets_svc']}"
@@ -221,28 +240,82 @@ class Bench:
         load = {"concurrency": plan.concurrency, "warmup": plan.warmup, "duration": plan.duration,
                 "max_requests": plan.max_requests}  # fmt: skip
         timeout = plan.warmup + plan.duration + 60
+
+        def http(port: int, bodies: list[dict[str, Any]]) -> Callable[[], Any]:
+            return lambda: self.measure("http_load", timeout, port=port, bodies=bodies, **load)
+
         cases: dict[str, Callable[[], Any]] = {
-            "gateway ticket(id)": lambda: self.measure("http_load", timeout, port=gw_port, bodies=get_bodies, **load),
+            "gateway ticket(id)": http(gw_port, get_bodies),
             "grpc GetTicket": lambda: self.measure("grpc_load", timeout, target=tickets_target, method="get",
                                                    ids=self.read_ids, page_size=20, **load),
-            "gateway tickets(first: 20)": lambda: self.measure("http_load", timeout, port=gw_port,
-                                                               bodies=[{"query": LISTING_20}], **load),
+            "gateway tickets(first: 20)": http(gw_port, [{"query": LISTING_20}]),
             "grpc ListTickets(20)": lambda: self.measure("grpc_load", timeout, target=tickets_target, method="list",
                                                          ids=self.read_ids, page_size=20, **load),
-            "bare { __typename }": lambda: self.measure("http_load", timeout, port=bare_port,
-                                                        bodies=[{"query": TYPENAME}], **load),
+            "bare { __typename }": http(bare_port, [{"query": TYPENAME}]),
         }  # fmt: skip
+        if self.before is not None:  # the same reads on the code before the change, same backends
+            before_port = servers.free_port()
+            self.start_child("before-gateway", "gateway", {"GATEWAY_PORT": str(before_port),
+                                                           "NATS_URL": live_nats.url}, tree=self.before)  # fmt: skip
+            waits.append(before_port)
+            cases["before ticket(id)"] = http(before_port, get_bodies)
+            cases["before tickets(first: 20)"] = http(before_port, [{"query": LISTING_20}])
+        # The same read not answered from the response cache, on one tickets_svc and on two replicas behind one
+        # target (round robin), each through its own gateway process.
+        replica_port = servers.free_port()
+        self.start_child("tickets-replica", "tickets_svc", {"GRPC_PORT": str(replica_port)})
+        for name, target in (
+            ("uncached", tickets_target),
+            ("2 replicas", f"{tickets_target},127.0.0.1:{replica_port}"),
+        ):
+            port = servers.free_port()
+            self.start_child(
+                f"gateway {name}",
+                "gateway",
+                {
+                    "GATEWAY_PORT": str(port),
+                    "NATS_URL": live_nats.url,
+                    "TICKETS_GRPC_TARGET": target,
+                    "RESPONSE_CACHE_SIZE": "0",
+                },
+            )
+            waits.append(port)
+            cases[f"{name} ticket(id)"] = http(port, get_bodies)
+            if name == "uncached":
+                cases["uncached tickets(first: 20)"] = http(port, [{"query": LISTING_20}])
+        why_not = peer.available() if self.peer else "not asked for"
+        if why_not is None:
+            hive_port = servers.free_port()
+            supergraph = self.data_dir / "supergraph.graphql"
+            peer.compose(tickets_target, supergraph)
+            self.start_argv("hive-gateway", peer.argv(supergraph, hive_port), peer.env())
+            await wait_http(hive_port, path="/healthcheck")
+            cases["hive ticket(id)"] = http(hive_port, peer.get_bodies(self.read_ids))
+            cases["hive tickets(first: 20)"] = http(hive_port, [{"query": peer.LIST_20}])
+        else:
+            say(f"   (no peer gateway: {why_not})")
+        for port in waits:
+            await wait_http(port)
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
+        idle: dict[str, float] = {}
         try:
+            for name, case in cases.items():  # freshly started gateways: first requests plan, connect, compile
+                if name.startswith(("before ", "hive ", "uncached ", "2 replicas ")):
+                    await case()
+            for name, pid in self.pids().items():  # idle memory of the gateways, before any load
+                if name in ("hive-gateway", "before-gateway", "gateway"):
+                    idle[name] = sum(rss_kib(p) for p in pid) / 1024
             for rep in range(plan.reps):  # interleaved, so drift on a shared machine hits every case alike
                 for name, case in cases.items():
                     result = await case()
                     say(f"   rep {rep + 1} {name}: {result['rps']} req/s p50 {result['p50_ms']} ms "
-                        f"p99 {result['p99_ms']} ms errors {result['errors']} cpu {result['cpu']}")  # fmt: skip
+                        f"p99 {result['p99_ms']} ms errors {result['errors']} {result.get('sample_error', '')[:200]} "
+                        f"cpu {result['cpu']}")  # fmt: skip
                     runs[name].append(result)
         finally:
             self.stop_extras()
         self.results["reads"] = runs
+        self.results["gateways_idle_mib"] = idle
 
     async def purchase(self, ticket_ids: list[str]) -> None:
         say("2. purchase path (createOrder -> ticket RESERVED) vs raw JetStream publish-and-consume")
@@ -270,32 +343,75 @@ class Bench:
         self.results["purchase"] = runs
 
     async def live(self) -> None:
-        say(f"3. live status: {self.plan.subscribers} websocket subscribers on one gateway vs the hub in-process")
         plan = self.plan
+        say(f"3. live status: {plan.subscribers} websocket subscribers on one ticket, then "
+            f"{plan.spread_connections * plan.spread_per_connection} over {plan.spread_tickets} tickets, "
+            "vs the hub in-process")  # fmt: skip
         live_nats = servers.start_nats(self.data_dir / "live-nats")
         self.extra_servers.append(live_nats)
-        port = servers.free_port()
-        # A second gateway, identical but for its NATS: the synthetic ticket.updated events it fans out must not
-        # reach the TICKETS stream (orders_svc would consume them).
-        self.start_child("live-gateway", "gateway", {"GATEWAY_PORT": str(port), "NATS_URL": live_nats.url})
-        await wait_http(port)
+        # Second gateways, identical but for their NATS: the synthetic ticket.updated events they fan out must not
+        # reach the TICKETS stream (orders_svc would consume them). Ours, and the code before when given.
+        gateways: dict[str, Child] = {}
+        ports: dict[str, int] = {}
+        for name, tree in (("live-gateway", None), ("live-before", self.before)):
+            if name == "live-before" and tree is None:
+                continue
+            ports[name] = servers.free_port()
+            gateways[name] = self.start_child(name, "gateway", {"GATEWAY_PORT": str(ports[name]),
+                                                                "NATS_URL": live_nats.url}, tree=tree)  # fmt: skip
+        for port in ports.values():
+            await wait_http(port)
         ticket_id = await list_ticket(self.seller, "Fan-out gig")
         base = (await self.seller.execute(TICKET, {"id": ticket_id}))["ticket"]["version"]
         timeout = 60.0
+        result: dict[str, Any] = {name: {"runs": []} for name in gateways}
         try:
-            ws = await self.measure("ws_fanout", 600, gateway_url=f"http://127.0.0.1:{port}", nats_url=live_nats.url,
-                                    ticket_id=ticket_id, base_version=base, subscribers=plan.subscribers,
-                                    changes=plan.changes, reps=plan.reps, timeout=timeout)  # fmt: skip
-            for run in ws["runs"]:
-                say(f"   websocket: {run['per_s']} deliveries/s p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms")
-            say(f"   ({plan.subscribers} subscriptions opened in {ws['connect_s']} s; cpu {ws['cpu']})")
+            for rep in range(plan.reps):  # alternating gateways, one run each per round
+                for name, child in gateways.items():
+                    ws = await self.measure("ws_fanout_raw", 600, port=ports[name], nats_url=live_nats.url,
+                                            ticket_id=ticket_id, base_version=base, subscribers=plan.subscribers,
+                                            changes=plan.changes, reps=1, timeout=timeout,
+                                            gateway_pid=_pid(child))  # fmt: skip
+                    run = {**ws["runs"][0], "connect_s": ws["connect_s"], "cpu": ws["cpu"]}
+                    say(f"   rep {rep + 1} {name}: {run['per_s']} deliveries/s p50 {run['p50_ms']} ms "
+                        f"p99 {run['p99_ms']} ms, {run['gateway_us_per_delivery']} gateway µs/delivery "
+                        f"(opened in {ws['connect_s']} s; cpu {ws['cpu']})")  # fmt: skip
+                    result[name]["runs"].append(run)
             hub = await self.measure("hub_fanout", 300, nats_url=live_nats.url, subscribers=plan.subscribers,
                                      changes=plan.changes, reps=plan.reps, timeout=timeout)  # fmt: skip
             for run in hub["runs"]:
                 say(f"   hub in-process: {run['per_s']} deliveries/s p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms")
+            result["hub"] = hub
+
+            say(f"   creating {plan.spread_tickets} tickets for the spread scenario")
+            spread_ids = await self.create_tickets(plan.spread_tickets, "Spread gig")
+            spread = {"connections": plan.spread_connections, "per_connection": plan.spread_per_connection,
+                      "rounds": 1, "timeout": timeout}  # fmt: skip
+            # Ours only: a new scenario (the code before opens 10,000 executions, each with its own backend read).
+            spread_gateways = {"live-gateway": gateways["live-gateway"]}
+            for name in spread_gateways:
+                result[f"{name} spread"] = {"runs": []}
+            for rep in range(plan.reps):
+                for name, child in spread_gateways.items():
+                    # Versions start at the tickets' real one (0): the synthetic events never reach tickets_svc.
+                    ws = await self.measure("ws_spread", 900, port=ports[name], nats_url=live_nats.url,
+                                            ticket_ids=spread_ids, base_versions=[0] * len(spread_ids),
+                                            gateway_pid=_pid(child), **{**spread, "rounds": plan.spread_rounds}
+                                            )  # fmt: skip
+                    runs = ws["runs"]
+                    say(f"   rep {rep + 1} {name} spread: " + ", ".join(
+                        f"{r['per_s']} deliveries/s p99 {r['p99_ms']} ms {r['gateway_us_per_delivery']} µs"
+                        for r in runs) + f" (opened in {ws['connect_s']} s)")  # fmt: skip
+                    result[f"{name} spread"]["runs"].extend(runs)
+            hub_spread = await self.measure("hub_spread", 300, nats_url=live_nats.url, tickets=plan.spread_tickets,
+                                            subscriptions=plan.spread_connections * plan.spread_per_connection,
+                                            rounds=plan.spread_rounds * plan.reps, timeout=timeout)  # fmt: skip
+            for run in hub_spread["runs"]:
+                say(f"   hub spread: {run['per_s']} deliveries/s p99 {run['p99_ms']} ms")
+            result["hub spread"] = hub_spread
         finally:
             self.stop_extras()
-        self.results["live"] = {"websocket": ws, "hub": hub}
+        self.results["live"] = result
 
     async def expiration(self) -> None:
         say(f"4. expiration: {self.plan.timers} pending timers through expiration_svc's scheduler")
@@ -330,9 +446,25 @@ def _pid(child: Child) -> int:
     return child.process.pid
 
 
-async def wait_http(port: int, timeout: float = 60) -> None:
+def healthy(port: int, path: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid` (a Node gateway may fork workers)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+async def wait_http(port: int, timeout: float = 60, path: str = "/healthz") -> None:
     deadline = time.monotonic() + timeout
-    while not healthy_http(port):
+    while not healthy(port, path):
         if time.monotonic() > deadline:
             raise RuntimeError(f"nothing healthy on port {port} after {timeout} s")
         await asyncio.sleep(0.2)
@@ -348,6 +480,12 @@ def import_only_rss(module: str) -> int:
     return int(out.stdout.strip())
 
 
+def before_commit(tree: Path) -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    return done.stdout.strip() or str(tree)
+
+
 def git_commit() -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
@@ -360,7 +498,7 @@ def git_commit() -> str:
     return f"{commit} (with uncommitted changes)" if dirty else commit
 
 
-EXTRA_PROCESSES = ("bare-strawberry", "live-gateway")
+EXTRA_PROCESSES = ("bare-strawberry", "live-gateway")  # --profile-able (ours only)
 SCENARIOS = ("memory", "reads", "purchase", "live", "expiration")
 
 
@@ -377,7 +515,14 @@ async def profile_children(stack: Stack, names: list[str], out_dir: Path) -> Non
     say(f"profiling {', '.join(names)} into {out_dir}")
 
 
-async def run(plan: Plan, only: set[str], profile: list[str], profile_dir: Path) -> dict[str, Any]:
+async def run(
+    plan: Plan,
+    only: set[str],
+    profile: list[str],
+    profile_dir: Path,
+    before: Path | None = None,
+    with_peer: bool = True,
+) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="ticketstore-bench-"))
     facts = machine_facts()
     started = time.monotonic()
@@ -391,7 +536,9 @@ async def run(plan: Plan, only: set[str], profile: list[str], profile_dir: Path)
         if profile:
             await profile_children(stack, [name for name in profile if name in SERVICES], profile_dir)
         worker = await Worker.start()
-        bench = Bench(plan, stack, worker, data_dir, profile=profile, profile_dir=profile_dir)
+        bench = Bench(
+            plan, stack, worker, data_dir, profile=profile, profile_dir=profile_dir, before=before, peer=with_peer
+        )
         bench.names_by_pid.update({_pid(child): name for name, child in stack.children.items()})
         await bench.setup(clients)
         if "memory" in only:
@@ -440,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="", help="comma-separated stack processes to run under cProfile "
                         "(e.g. tickets_svc,gateway); implies --no-doc")  # fmt: skip
     parser.add_argument("--profile-dir", type=Path, default=Path("/tmp/ticketstore-bench-profile"))
+    parser.add_argument("--before", type=Path, help="a checkout of the code before a change (with its own .venv): "
+                        "its gateway is measured beside ours, alternating, in reads and live status")  # fmt: skip
+    parser.add_argument("--no-peer", action="store_true", help="leave out Hive Gateway (the peer) from the reads")
     parser.add_argument("--probe", action="store_true", help="record GC pauses and MongoDB command latencies in "
                         "every service and gateway (tests/bench/probe); implies --no-doc")  # fmt: skip
     parser.add_argument("--probe-dir", type=Path, default=Path("/tmp/ticketstore-bench-probe"))
@@ -463,7 +613,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["BENCH_PROBE_DIR"] = str(args.probe_dir)  # the stack's processes inherit this environment
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests" / "bench" / "probe"),
                                                                 os.environ.get("PYTHONPATH")]))  # fmt: skip
-    outcome = asyncio.run(run(plan, only, profile, args.profile_dir))
+    before = args.before.resolve() if args.before else None
+    outcome = asyncio.run(run(plan, only, profile, args.profile_dir, before, not args.no_peer))
+    if before is not None:
+        outcome["before"] = before_commit(before)
     outcome["command"] = command
     if args.probe:
         outcome["probe"] = report.probe_summary(args.probe_dir, outcome.pop("names_by_pid"))

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import re
 import sys
 import time
 import traceback
@@ -36,8 +37,8 @@ from expiration_svc.scheduler import PUBLISH_CONCURRENCY, Scheduler
 from expiration_svc.settings import ExpirationSettings
 from expiration_svc.store import TimerStore
 from gateway.live import LiveHub
+from tests.bench.procs import cpu_seconds
 from tests.bench.stats import percentile
-from tests.client import Client
 from tests.helpers import CREATE_ORDER, TICKET_STATUS
 from ticketstore.events.v1 import expiration_pb2, orders_pb2
 from ticketstore.events.v1 import tickets_pb2 as ticket_events
@@ -380,52 +381,231 @@ class FanOut:
                 "changes_per_s": round(count / elapsed, 2), **latency_summary(latencies)}  # fmt: skip
 
 
-async def ws_fanout(
-    gateway_url: str, nats_url: str, ticket_id: str, base_version: int, subscribers: int, changes: int, reps: int,
-    timeout: float,
+class RawSocket(asyncio.Protocol):
+    """graphql-transport-ws over a bare websocket, parsing no more than the bench needs (no compression offered, no
+    JSON decoding of `next` frames): the cheapest client, so that at tens of thousands of deliveries per second the
+    load generator does not take the core away from the gateway it measures (the e2e client, `websockets` plus a
+    JSON parse per message, costs several times more)."""
+
+    def __init__(self, on_next: Callable[[bytes], None]) -> None:
+        self.on_next = on_next
+        self.control: asyncio.Queue[bytes] = asyncio.Queue()  # every message that is not a `next`
+        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+
+    @classmethod
+    async def open(cls, port: int, on_next: Callable[[bytes], None]) -> RawSocket:
+        loop = asyncio.get_running_loop()
+        _, socket = await loop.create_connection(lambda: cls(on_next), HOST, port)
+        assert socket.transport is not None
+        socket.transport.write(
+            f"GET /graphql HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
+        )
+        await socket.handshake
+        socket.send({"type": "connection_init", "payload": {}})
+        assert json.loads(await socket.control.get())["type"] == "connection_ack"
+        return socket
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.handshake.done():
+            self.handshake.set_exception(ConnectionError("closed during the handshake"))
+        self.control.put_nowait(b'{"type":"closed"}')
+
+    def send(self, message: dict[str, Any]) -> None:
+        payload = json.dumps(message).encode()
+        assert self.transport is not None and len(payload) < 65536
+        size = bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + len(payload).to_bytes(2)
+        self.transport.write(b"\x81" + size + b"\0\0\0\0" + payload)  # a text frame, masked with zeros
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        if not self.handshake.done():
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(buffer[9:12])
+            del buffer[: end + 4]
+            if status != b"101":
+                self.handshake.set_exception(ConnectionError(f"handshake answered {status!r}"))
+                return
+            self.handshake.set_result(None)
+        while len(buffer) >= 2:
+            opcode, length, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + length:
+                return
+            payload = bytes(buffer[start : start + length])
+            del buffer[: start + length]
+            if opcode == 0x1 and payload.startswith(b'{"id":') and b'"type":"next"' in payload[:40]:
+                self.on_next(payload)
+            elif opcode == 0x1:
+                self.control.put_nowait(payload)
+            elif opcode == 0x9 and self.transport is not None:  # ping: pong with the same payload
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+VERSION = re.compile(rb'"version":(\d+)')
+TICKET_ID = re.compile(rb'"ticketId":"([^"]+)"')
+
+
+async def open_raw(port: int, subscriptions: list[str], on_next: Callable[[bytes], None], timeout: float
+                   ) -> RawSocket:  # fmt: skip
+    """One websocket with a `ticketStatus` subscription per ticket id in `subscriptions`."""
+    socket = await asyncio.wait_for(RawSocket.open(port, on_next), timeout)
+    for op, ticket_id in enumerate(subscriptions):
+        socket.send({"id": str(op), "type": "subscribe", "payload": {"query": TICKET_STATUS,
+                                                                     "variables": {"id": ticket_id}}})  # fmt: skip
+    return socket
+
+
+async def ws_fanout_raw(
+    port: int, nats_url: str, ticket_id: str, base_version: int, subscribers: int, changes: int, reps: int,
+    timeout: float, gateway_pid: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """`subscribers` websockets (graphql-transport-ws, the e2e tests' client) on `ticketStatus` of one ticket; the
-    changes are published as `ticket.updated` on the gateway's NATS, as tickets_svc's relay would."""
+    """`subscribers` websockets (graphql-transport-ws, one `ticketStatus` each) on ONE ticket; the changes are
+    published as `ticket.updated` on the gateway's NATS, as tickets_svc's relay would. Gateway CPU per delivery is
+    read from /proc around each run."""
     fan = FanOut(subscribers)
-    client = Client(gateway_url)
+    initial = FanOut(subscribers)
+    initial.expect(base_version)
+
+    def on_next(frame: bytes) -> None:
+        match = VERSION.search(frame)
+        if match is not None:
+            version = int(match.group(1))
+            (initial if version == base_version else fan).seen(version)
+
     publisher = await nats.connect(nats_url, name="bench-fanout")
-    connect_gate = asyncio.Semaphore(32)
+    gate = asyncio.Semaphore(32)
     opened = now()
-    async with contextlib.AsyncExitStack() as stack:
 
-        async def open_one() -> Any:
-            async with connect_gate:
-                subscription = await stack.enter_async_context(client.subscribe(TICKET_STATUS, {"id": ticket_id}))
-                first = await subscription.next(timeout)
-                assert first["ticketStatus"]["version"] == base_version, first
-                return subscription
+    async def open_one() -> RawSocket:
+        async with gate:
+            return await open_raw(port, [ticket_id], on_next, timeout)
 
-        subscriptions = await asyncio.wait_for(asyncio.gather(*(open_one() for _ in range(subscribers))),
-                                               timeout * 4)  # fmt: skip
-        connect_seconds = now() - opened
+    sockets = await asyncio.wait_for(asyncio.gather(*(open_one() for _ in range(subscribers))), timeout * 4)
+    await asyncio.wait_for(initial.complete[base_version].wait(), timeout)
+    connect_seconds = now() - opened
 
-        async def listen(subscription: Any) -> None:
-            while True:
-                data = await subscription.next(timeout * 4)
-                fan.seen(int(data["ticketStatus"]["version"]))
+    async def publish(version: int) -> None:
+        await publisher.publish(events.TICKET_UPDATED, ticket_update(ticket_id, version).SerializeToString())
+        await publisher.flush()
 
-        listeners = [asyncio.create_task(listen(s)) for s in subscriptions]
-
-        async def publish(version: int) -> None:
-            await publisher.publish(events.TICKET_UPDATED, ticket_update(ticket_id, version).SerializeToString())
-            await publisher.flush()
-
-        runs = []
-        try:
-            for rep in range(reps):
-                runs.append(await fan.run(publish, base_version + 1 + rep * changes, changes, timeout))
-        finally:
-            for task in listeners:
-                task.cancel()
-            await asyncio.gather(*listeners, return_exceptions=True)
-            await publisher.close()
-            await client.close()
+    runs = []
+    try:
+        for rep in range(reps):
+            cpu0 = cpu_seconds(gateway_pid)
+            run = await fan.run(publish, base_version + 1 + rep * changes, changes, timeout)
+            run["gateway_us_per_delivery"] = round((cpu_seconds(gateway_pid) - cpu0) / run["deliveries"] * 1e6, 2)
+            runs.append(run)
+    finally:
+        for socket in sockets:
+            socket.close()
+        await publisher.close()
     return {"runs": runs, "connect_s": round(connect_seconds, 2), "unexpected": fan.unexpected}
+
+
+async def ws_spread(
+    port: int, nats_url: str, ticket_ids: list[str], base_versions: list[int], connections: int,
+    per_connection: int, rounds: int, timeout: float, gateway_pid: int,
+) -> dict[str, Any]:  # fmt: skip
+    """`connections` x `per_connection` ticketStatus subscriptions spread evenly over `ticket_ids` (subscription j of
+    connection i watches ticket (i * per_connection + j) mod n). Each round publishes one change of every ticket
+    (in a burst, as a busy marketplace would) and waits for every delivery; latency = publish → received."""
+    n = len(ticket_ids)
+    index = {ticket_id.encode(): i for i, ticket_id in enumerate(ticket_ids)}
+    watchers = [0] * n
+    plan = [[ticket_ids[(i * per_connection + j) % n] for j in range(per_connection)] for i in range(connections)]
+    for subscriptions in plan:
+        for ticket_id in subscriptions:
+            watchers[index[ticket_id.encode()]] += 1
+    expected_version = list(base_versions)
+    published = [0.0] * n
+    latencies: list[float] = []
+    remaining = [0]
+    arrived = [0]
+    done: list[asyncio.Event] = [asyncio.Event()]
+    snapshots = asyncio.Event()
+    late = [0]
+    total = connections * per_connection
+
+    def on_next(frame: bytes) -> None:
+        ticket, version = TICKET_ID.search(frame), VERSION.search(frame)
+        if ticket is None or version is None:
+            return
+        i = index[ticket.group(1)]
+        if int(version.group(1)) != expected_version[i]:
+            late[0] += 1  # a stale snapshot (only while opening)
+            return
+        arrived[0] += 1
+        if arrived[0] == total:
+            snapshots.set()  # every subscription has its first answer
+        if published[i]:
+            latencies.append(now() - published[i])
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                done[0].set()
+
+    publisher = await nats.connect(nats_url, name="bench-spread")
+    gate = asyncio.Semaphore(32)
+    opened = now()
+
+    async def open_one(subscriptions: list[str]) -> RawSocket:
+        async with gate:
+            return await open_raw(port, subscriptions, on_next, timeout)
+
+    sockets = await asyncio.wait_for(asyncio.gather(*(open_one(p) for p in plan)), timeout * 8)
+    await asyncio.wait_for(snapshots.wait(), timeout * 2)
+    connect_seconds = now() - opened
+    runs = []
+    try:
+        for _ in range(rounds):
+            latencies.clear()
+            done[0] = asyncio.Event()
+            remaining[0] = total
+            expected_version[:] = [v + 1 for v in expected_version]
+            cpu0 = cpu_seconds(gateway_pid)
+            started = now()
+            for i, ticket_id in enumerate(ticket_ids):
+                published[i] = now()
+                await publisher.publish(events.TICKET_UPDATED,
+                                        ticket_update(ticket_id, expected_version[i]).SerializeToString())  # fmt: skip
+            await publisher.flush()
+            await asyncio.wait_for(done[0].wait(), timeout)
+            elapsed = now() - started
+            runs.append({"deliveries": len(latencies), "per_s": round(len(latencies) / elapsed, 1),
+                         "gateway_us_per_delivery": round((cpu_seconds(gateway_pid) - cpu0) / len(latencies) * 1e6, 2),
+                         **latency_summary(latencies)})  # fmt: skip
+    finally:
+        for socket in sockets:
+            socket.close()
+        await publisher.close()
+    return {"runs": runs, "connect_s": round(connect_seconds, 2), "subscriptions": total, "connections": connections,
+            "tickets": n}  # fmt: skip
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def hub_fanout(nats_url: str, subscribers: int, changes: int, reps: int, timeout: float) -> dict[str, Any]:
@@ -453,9 +633,52 @@ async def hub_fanout(nats_url: str, subscribers: int, changes: int, reps: int, t
             for rep in range(reps):
                 runs.append(await fan.run(publish, 1 + rep * changes, changes, timeout))
         finally:
-            for task in listeners:
-                task.cancel()
-            await asyncio.gather(*listeners, return_exceptions=True)
+            await cancel_all(listeners)
+    await hub.stop()
+    return {"runs": runs}
+
+
+async def hub_spread(nats_url: str, tickets: int, subscriptions: int, rounds: int, timeout: float) -> dict[str, Any]:
+    """The ceiling of the spread scenario: the hub in this process, `subscriptions` subscribers over `tickets`
+    entities, each round one change of every entity (publish_local), read directly by the subscribers."""
+    hub = LiveHub(nats_url, name="bench-hub-spread")
+    await hub.start()
+    ids = [new_id() for _ in range(tickets)]
+    published = [0.0] * tickets
+    latencies: list[float] = []
+    remaining = [0]
+    done = [asyncio.Event()]
+    async with contextlib.AsyncExitStack() as stack:
+        subscribers = [(i % tickets, await stack.enter_async_context(hub.subscribe(("ticket", ids[i % tickets]))))
+                       for i in range(subscriptions)]  # fmt: skip
+
+        async def listen(i: int, subscriber: Any) -> None:
+            while True:
+                await subscriber.next()
+                latencies.append(now() - published[i])
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    done[0].set()
+
+        listeners = [asyncio.create_task(listen(i, s)) for i, s in subscribers]
+        runs = []
+        try:
+            for version in range(1, rounds + 1):
+                latencies.clear()
+                remaining[0] = subscriptions
+                done[0] = asyncio.Event()
+                started = now()
+                for i, ticket_id in enumerate(ids):
+                    published[i] = now()
+                    hub.publish_local(events.TICKET_UPDATED, ticket_update(ticket_id, version))
+                    if i % 64 == 63:
+                        await asyncio.sleep(0)  # a burst, as NATS would hand it over: in batches
+                await asyncio.wait_for(done[0].wait(), timeout)
+                elapsed = now() - started
+                runs.append({"deliveries": len(latencies), "per_s": round(len(latencies) / elapsed, 1),
+                             **latency_summary(latencies)})  # fmt: skip
+        finally:
+            await cancel_all(listeners)
     await hub.stop()
     return {"runs": runs}
 
@@ -561,8 +784,10 @@ OPS: dict[str, Callable[..., Coroutine[Any, Any, dict[str, Any]]]] = {
     "grpc_load": grpc_load,
     "purchase": purchase,
     "broker": broker,
-    "ws_fanout": ws_fanout,
     "hub_fanout": hub_fanout,
+    "ws_fanout_raw": ws_fanout_raw,
+    "ws_spread": ws_spread,
+    "hub_spread": hub_spread,
     "expiration": expiration,
     "raw_publish": raw_publish,
     "redis_zset": redis_zset,

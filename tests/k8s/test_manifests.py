@@ -612,7 +612,8 @@ def needed_flows(ov: Overlay) -> dict[tuple[str, int], set[str]]:
         env = effective_env(ov, pod.containers[0])
         for name, value in env.items():
             if name in GRPC_TARGETS:
-                host, port = value.rsplit(":", 1)
+                # dns:///<headless service>:<port>: the gateway balances over every pod the name resolves to
+                host, port = value.removeprefix("dns:///").rsplit(":", 1)
                 need(pod.name, host, int(port))
             elif name in ("NATS_URL", "MONGO_URL", "REDIS_URL"):
                 url = urlparse(value)
@@ -934,6 +935,19 @@ def test_prod_runs_api_services_redundantly(prod_overlay: Overlay) -> None:
         deployment = prod_overlay.deployment_for(module)
         assert deployment is not None and deployment.obj["spec"]["replicas"] >= 2, module
         assert deployment.spec.get("topologySpreadConstraints"), f"{module}: replicas should spread over nodes"
+
+
+def test_the_gateway_balances_over_every_backend_pod(overlay: Overlay) -> None:
+    """Each gRPC target is dns:///<headless Service>:<port>: the name resolves to every ready pod and the gateway's
+    round_robin channel uses them all (a ClusterIP would pin a gateway pod's one HTTP/2 connection to one pod)."""
+    gateway = overlay.deployment_for("gateway")
+    assert gateway is not None
+    env = effective_env(overlay, gateway.containers[0])
+    for name in GRPC_TARGETS:
+        assert env[name].startswith("dns:///"), f"{name}={env[name]}: not a dns:/// target"
+        host = env[name].removeprefix("dns:///").rsplit(":", 1)[0]
+        service = overlay.get("Service", host)
+        assert service is not None and service["spec"].get("clusterIP") == "None", f"{host}: not a headless Service"
 
 
 def test_network_policies_allow_exactly_the_needed_flows(overlay: Overlay) -> None:
