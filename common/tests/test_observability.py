@@ -55,7 +55,7 @@ def spans() -> Iterator[Collected]:
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(collected))
-    yield collected
+    return collected
 
 
 class Tickets(tickets_pb2_grpc.TicketsServiceServicer):
