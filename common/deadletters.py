@@ -12,6 +12,8 @@ import asyncio
 import os
 import sys
 
+from nats.js.errors import NotFoundError
+
 from common import events
 from common.bus import ERROR_HEADER, ORIGINAL_SUBJECT_HEADER, EventBus
 
@@ -23,7 +25,7 @@ async def list_letters(bus: EventBus, limit: int) -> list[tuple[int, str, str, s
     while seq <= info.state.last_seq and len(found) < limit:
         try:
             msg = await bus.js.get_msg(events.DEAD_LETTERS.name, seq)
-        except Exception:  # deleted sequence numbers leave gaps
+        except NotFoundError:  # deleted sequence numbers leave gaps
             seq += 1
             continue
         headers = msg.headers or {}

@@ -103,7 +103,7 @@ class Child:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=die_with_parent(os.getpid()))  # fmt: skip
+                                            preexec_fn=die_with_parent(os.getpid()))  # noqa: PLW1509  # fmt: skip
         self.started_at = time.monotonic()
 
     def stop(self, timeout: float = 15) -> None:

@@ -68,7 +68,6 @@ class Outbox:
         message: Message,
         entity_id: str,
         version: int | None,
-        trace_id: str | None = None,  # unused: the current trace context is stored (kept for existing callers)
     ) -> None:
         """Record an event as part of the caller's transaction (once per event: its id is unique)."""
         document = {

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Protocol, TypeVar
+
+import uvloop
 
 from common import logs, metrics, tracing
 from common.grpc_server import wait_for_stop_signal
@@ -42,9 +43,4 @@ def run(name: str, settings: S, make_app: Callable[[S], ServiceApp]) -> None:
         tracing.shutdown()
         log.info("%s: stopped", name)
 
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        asyncio.run(main())
+    uvloop.run(main())

@@ -37,7 +37,7 @@ def configure(service: str) -> TracerProvider:
     """Install this process's tracer provider (service.name = `service`)."""
     resource = Resource.create({"service.name": service})
     if exporting():
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # only when used
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # noqa: PLC0415 (only when used)
 
         provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER, parent-based by default
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))

@@ -57,7 +57,7 @@ class ExpirationApp(RuntimeApp):
             supervisor=self.runtime.supervisor,
         )
         # No API of its own: the gRPC server carries health checking and reflection, for probes and tooling.
-        self.runtime.serve(lambda server: None, [])
+        self.runtime.serve(lambda _server: None, [])
         self.runtime.listen(Listeners(Timers(self.scheduler)).handlers(), retry)
         self.runtime.on_start(self._start_scheduler)
         self.runtime.on_stop(self.redis.aclose)

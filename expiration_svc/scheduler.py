@@ -120,7 +120,7 @@ class Scheduler:
         if claim is not None:
             try:
                 await self._store.reschedule(claim.lease_until, claim.order_ids, self._now_ms())
-            except Exception:  # the lease runs out instead
+            except Exception:  # noqa: BLE001 (whatever failed, the lease runs out instead)
                 log.warning("could not give back %d claimed timers; they fire after the lease", len(claim.order_ids))
 
     # --- the loop ---

@@ -98,7 +98,7 @@ class Observe(SchemaExtension):
     def _operation_type(self) -> str:
         try:
             return self.execution_context.operation_type.value
-        except Exception:  # no document: it did not parse
+        except Exception:  # noqa: BLE001 (no document: it did not parse)
             return "unknown"
 
     def _finish(self, seconds: float) -> None:

@@ -97,6 +97,6 @@ class RateLimits:
         try:
             stats = await self._limiter.get_window_stats(limit, *key)
             retry_after = math.ceil(stats.reset_time - time.time())
-        except Exception:
+        except Exception:  # noqa: BLE001 (the refusal stands; only its delay is estimated)
             retry_after = limit.get_expiry()
         return ApiError.rate_limited(message, retry_after)

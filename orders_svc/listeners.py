@@ -31,7 +31,7 @@ class Listeners:
         return await self._orders.ticket_changed(message.ticket_id, message.version, fields)
 
     async def on_expiration_complete(self, message: expiration_pb2.ExpirationComplete, delivery: Delivery) -> Outcome:
-        return await self._orders.expire(message.order_id, delivery.trace_id or None)
+        return await self._orders.expire(message.order_id)
 
     async def on_payment_created(self, message: payments_pb2.PaymentCreated, delivery: Delivery) -> Outcome:
-        return await self._orders.complete(message.order_id, delivery.trace_id or None)
+        return await self._orders.complete(message.order_id)

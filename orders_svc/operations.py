@@ -100,7 +100,7 @@ class Orders:
         """Every change of a ticket (title, price, status, holder) is the next version of our copy."""
         return await self._store.apply_ticket(ticket_id, version, fields)
 
-    async def expire(self, order_id: str, trace_id: str | None = None) -> Outcome:
+    async def expire(self, order_id: str) -> Outcome:
         """The payment window closed: cancel the order if it is still unpaid."""
         order = await self._store.get(order_id)
         if order is None:
@@ -110,7 +110,7 @@ class Orders:
         if not domain.expires(order):
             return Outcome.DUPLICATE
         try:
-            await self._store.transition(order, domain.cancelled(order, self._clock()), trace_id)
+            await self._store.transition(order, domain.cancelled(order, self._clock()))
         except LostRace:
             return Outcome.DUPLICATE  # it was paid or cancelled meanwhile: nothing left to do
         log.info("order %s expired and was cancelled", order_id)
@@ -126,7 +126,7 @@ class Orders:
                 log.warning("order %s was past its window and still CREATED: its expiry was lost; swept", order_id)
         return cancelled
 
-    async def complete(self, order_id: str, trace_id: str | None = None) -> Outcome:
+    async def complete(self, order_id: str) -> Outcome:
         """A payment succeeded: CREATED -> COMPLETE."""
         order = await self._store.get(order_id)
         if order is None:
@@ -139,7 +139,7 @@ class Orders:
                 log.warning("payment for cancelled order %s: ignored (payments refunds it)", order_id)
             return Outcome.DUPLICATE
         try:
-            await self._store.transition(order, domain.completed(order, self._clock()), trace_id)
+            await self._store.transition(order, domain.completed(order, self._clock()))
         except LostRace:
             return Outcome.DUPLICATE  # expired or paid meanwhile; a cancelled order is refunded by payments
         return Outcome.APPLIED

@@ -155,7 +155,7 @@ class OrderStore:
                 raise SlotTaken(slot) from error
             await self._locks.insert_one({"_id": order.ticket_id, "order_id": order.id}, session=session)
             await self._orders.insert_one(_order_document(order), session=session)
-            await self._add_event(session, order, None)
+            await self._add_event(session, order)
 
         try:
             await self._outbox().transaction(work)
@@ -163,7 +163,7 @@ class OrderStore:
             return Created.TICKET_HELD
         return Created.OK
 
-    async def transition(self, before: Order, after: Order, trace_id: str | None = None) -> None:
+    async def transition(self, before: Order, after: Order) -> None:
         """Move `before` to `after` if the order is still exactly `before` (status and version), else LostRace.
         Leaving the active states releases the ticket lock, if this order still holds it."""
 
@@ -179,10 +179,10 @@ class OrderStore:
                 await self._locks.delete_one({"_id": before.ticket_id, "order_id": before.id}, session=session)
             if before.status is OrderStatus.CREATED and after.status is not OrderStatus.CREATED:
                 await self._slots.delete_one({"order_id": before.id}, session=session)
-            await self._add_event(session, after, trace_id)
+            await self._add_event(session, after)
 
         await self._outbox().transaction(work)
 
-    async def _add_event(self, session: Session, order: Order, trace_id: str | None) -> None:
+    async def _add_event(self, session: Session, order: Order) -> None:
         subject, message = messages.order_event(order)
-        await self._outbox().add(session, subject, message, order.id, order.version, trace_id)
+        await self._outbox().add(session, subject, message, order.id, order.version)

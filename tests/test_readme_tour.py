@@ -32,8 +32,8 @@ async def test_readme_purchase_tour(live_stack: Stack, clients: list[Client]) ->
         "mutation", "mutation", "query", "subscription", "mutation", "mutation", "mutation", "query"
     ]  # fmt: skip
     results = []
-    for operation in operations:
-        operation = operation.replace("@example.com", f"+{suffix}@example.com")
+    for written in operations:
+        operation = written.replace("@example.com", f"+{suffix}@example.com")
         for placeholder, value in ids.items():
             operation = operation.replace(placeholder, value)
         if operation.startswith("subscription"):

@@ -182,14 +182,24 @@ def on_order_created(
 
 
 def on_order_cancelled(
-    order_id: str, ticket_id: str, version: int, ref: OrderRef | None, ticket: Ticket | None, now: dt.datetime
+    order_id: str,
+    ticket_id: str,  # noqa: ARG001 (one signature for the three order decisions)
+    version: int,
+    ref: OrderRef | None,
+    ticket: Ticket | None,
+    now: dt.datetime,
 ) -> Decision:
     """Release the ticket, but only if this very order holds it (an old order never frees a newer buyer's hold)."""
     return _on_order_finished(order_id, version, ref, ticket, now, TicketStatus.AVAILABLE, "")
 
 
 def on_order_completed(
-    order_id: str, ticket_id: str, version: int, ref: OrderRef | None, ticket: Ticket | None, now: dt.datetime
+    order_id: str,
+    ticket_id: str,  # noqa: ARG001 (one signature for the three order decisions)
+    version: int,
+    ref: OrderRef | None,
+    ticket: Ticket | None,
+    now: dt.datetime,
 ) -> Decision:
     """The order was paid: the ticket it holds is sold (and keeps the order id)."""
     return _on_order_finished(order_id, version, ref, ticket, now, TicketStatus.SOLD, order_id)

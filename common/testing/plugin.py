@@ -60,7 +60,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{item.nodeid} has more than one tier: {sorted(declared)}")
 
 
-def _io_refused(*args: Any, **kwargs: Any) -> NoReturn:
+def _io_refused(*_args: Any, **_kwargs: Any) -> NoReturn:
     raise AssertionError("a unit test may not start a process or open a socket: mark it integration")
 
 

@@ -135,7 +135,7 @@ def _launch(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=die_with_parent(os.getpid()),
+        preexec_fn=die_with_parent(os.getpid()),  # noqa: PLW1509 (it calls prctl only)
     )
     log.close()
     server = RunningServer(name, port, url, data_dir, process, log_path, cleanup_dir)

@@ -68,7 +68,7 @@ def test_processes_preparing_keys_at_the_same_moment_verify_each_others_tokens(t
     for process in processes:
         process.join(30)
     everyone = [f"user-{index}" for index in range(PROCESSES)]
-    assert outcomes == {index: everyone for index in range(PROCESSES)}
+    assert outcomes == dict.fromkeys(range(PROCESSES), everyone)
     assert generations.value == 1  # exactly one process generated the pair
 
 

@@ -9,7 +9,7 @@ import json
 import logging
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -47,7 +47,7 @@ class Collected(SpanExporter):
 
 
 @pytest.fixture(scope="module")
-def spans() -> Iterator[Collected]:
+def spans() -> Collected:
     """A recording tracer for this module's tests (the process-wide provider can be set once: tests share it)."""
     collected = Collected()
     provider = trace.get_tracer_provider()
@@ -55,7 +55,7 @@ def spans() -> Iterator[Collected]:
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(collected))
-    yield collected
+    return collected
 
 
 class Tickets(tickets_pb2_grpc.TicketsServiceServicer):

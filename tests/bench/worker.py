@@ -772,7 +772,7 @@ async def redis_zset(redis_url: str, members: int) -> dict[str, Any]:
     due = round(time.time() * 1000)
     ids = [new_id() for _ in range(members)]
     for start in range(0, members, 5000):
-        await redis.zadd(key, {i: due for i in ids[start : start + 5000]})
+        await redis.zadd(key, dict.fromkeys(ids[start : start + 5000], due))
     after = await redis_used_memory(redis)
     await redis.delete(key)
     await redis.aclose()
