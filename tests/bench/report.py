@@ -84,7 +84,7 @@ SERVER_OF_CASE = {"gateway": "gateway", "before": "before-gateway", "hive": "hiv
 
 def core_us(runs: Sequence[dict[str, Any]], case: str) -> Figure:
     """CPU of the serving process per request (core-µs), per run: its cores used ÷ requests per second."""
-    server = SERVER_OF_CASE[case.split()[0]]
+    server = SERVER_OF_CASE[case.split(maxsplit=1)[0]]
     return Figure(tuple(run["cpu"].get(server, 0.0) / run["rps"] * 1e6 for run in runs if run["rps"]))
 
 
