@@ -21,6 +21,8 @@ from common.bus import ERROR_HEADER, ORIGINAL_SUBJECT_HEADER, EventBus
 async def list_letters(bus: EventBus, limit: int) -> list[tuple[int, str, str, str]]:
     info = await bus.js.stream_info(events.DEAD_LETTERS.name)
     found: list[tuple[int, str, str, str]] = []
+    if not info.state.messages:  # an empty stream reports first_seq 0, which is no sequence at all
+        return found
     seq = info.state.first_seq
     while seq <= info.state.last_seq and len(found) < limit:
         try:
