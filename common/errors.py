@@ -8,6 +8,7 @@
     ├── AlreadyExists
     ├── Conflict
     ├── PaymentFailed
+    ├── PaymentActionRequired
     └── RateLimited
 
 Domain code raises these. Only the gRPC edge (`common.grpc_edge`) turns them into status codes and rich details;
@@ -67,6 +68,15 @@ class Conflict(TicketStoreError):
 
 class PaymentFailed(TicketStoreError):
     """The card was declined."""
+
+
+class PaymentActionRequired(TicketStoreError):
+    """The card needs the buyer's authentication (3-D Secure): the client completes the PaymentIntent with
+    `client_secret` (Stripe.js `confirmCardPayment`), then asks again to record the payment."""
+
+    def __init__(self, client_secret: str, message: str = "the card requires authentication (3-D Secure)") -> None:
+        super().__init__(message)
+        self.client_secret = client_secret
 
 
 class RateLimited(TicketStoreError):

@@ -22,6 +22,7 @@ from common.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PaymentActionRequired,
     PaymentFailed,
     RateLimited,
     TicketStoreError,
@@ -47,6 +48,7 @@ STATUS: dict[type[TicketStoreError], tuple[grpc.StatusCode, str]] = {
     AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, "CONFLICT"),
     Conflict: (grpc.StatusCode.FAILED_PRECONDITION, "CONFLICT"),
     PaymentFailed: (grpc.StatusCode.ABORTED, "PAYMENT_FAILED"),
+    PaymentActionRequired: (grpc.StatusCode.ABORTED, "PAYMENT_ACTION_REQUIRED"),  # metadata: client_secret
     RateLimited: (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"),
 }
 
@@ -68,9 +70,13 @@ def code_and_reason(error: TicketStoreError) -> tuple[grpc.StatusCode, str]:
 
 
 def status_proto(error: TicketStoreError) -> status_pb2.Status:
-    """The google.rpc.Status for a domain error: ErrorInfo always, BadRequest with field violations."""
+    """The google.rpc.Status for a domain error: ErrorInfo always (with `client_secret` metadata for an action
+    required), BadRequest with field violations, RetryInfo when rate limited."""
     code, reason = code_and_reason(error)
-    details: list[Message] = [error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)]
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
+    if isinstance(error, PaymentActionRequired):
+        info.metadata["client_secret"] = error.client_secret
+    details: list[Message] = [info]
     if isinstance(error, InvalidInput):
         field_violations = [
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.message) for v in error.violations

@@ -6,6 +6,9 @@
     INVALID_ARGUMENT                     -> BAD_USER_INPUT, with `fields` from google.rpc.BadRequest
     FAILED_PRECONDITION, ALREADY_EXISTS  -> CONFLICT
     ABORTED + ErrorInfo PAYMENT_FAILED   -> PAYMENT_FAILED
+    ABORTED + ErrorInfo PAYMENT_ACTION_REQUIRED -> PAYMENT_ACTION_REQUIRED, with `clientSecret` from the
+                                         ErrorInfo's `client_secret` metadata (3-D Secure: the client completes the
+                                         PaymentIntent with Stripe.js, then asks again); masked without a secret
     RESOURCE_EXHAUSTED + RATE_LIMITED    -> RATE_LIMITED, with `retryAfterSeconds` from google.rpc.RetryInfo
     anything else (UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, a Python exception...) -> INTERNAL, masked
 
@@ -39,6 +42,7 @@ class Code(enum.StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     CONFLICT = "CONFLICT"
     PAYMENT_FAILED = "PAYMENT_FAILED"
+    PAYMENT_ACTION_REQUIRED = "PAYMENT_ACTION_REQUIRED"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
     DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
@@ -76,6 +80,7 @@ _SIMPLE: dict[grpc.StatusCode, Code] = {
     grpc.StatusCode.ALREADY_EXISTS: Code.CONFLICT,
 }
 PAYMENT_FAILED_REASON = "PAYMENT_FAILED"
+PAYMENT_ACTION_REQUIRED_REASON = "PAYMENT_ACTION_REQUIRED"
 RATE_LIMITED_REASON = "RATE_LIMITED"
 
 
@@ -99,12 +104,17 @@ def field_violations(status: status_pb2.Status | None) -> list[tuple[str, str]]:
     return found
 
 
-def error_reason(status: status_pb2.Status | None) -> str:
+def error_info(status: status_pb2.Status | None) -> error_details_pb2.ErrorInfo | None:
     for detail in status.details if status is not None else ():
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):
-            return str(info.reason)
-    return ""
+            return info
+    return None
+
+
+def error_reason(status: status_pb2.Status | None) -> str:
+    info = error_info(status)
+    return "" if info is None else str(info.reason)
 
 
 def retry_after_seconds(status: status_pb2.Status | None) -> int:
@@ -138,6 +148,13 @@ def from_rpc_error(error: grpc.aio.AioRpcError, method: str, renames: Mapping[st
         return ApiError(Code.BAD_USER_INPUT, message or "invalid input", fields)
     if code is grpc.StatusCode.ABORTED and error_reason(status) == PAYMENT_FAILED_REASON:
         return ApiError(Code.PAYMENT_FAILED, message or "payment failed")
+    info = error_info(status)
+    if code is grpc.StatusCode.ABORTED and info is not None and info.reason == PAYMENT_ACTION_REQUIRED_REASON:
+        client_secret = info.metadata.get("client_secret", "")
+        if client_secret:
+            return ApiError(
+                Code.PAYMENT_ACTION_REQUIRED, message or "payment requires authentication", clientSecret=client_secret
+            )
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED and error_reason(status) == RATE_LIMITED_REASON:
         return ApiError.rate_limited(message or "too many requests", retry_after_seconds(status))
     log.error("%s failed: %s %s", method, code.name, message)

@@ -98,6 +98,7 @@ class IntentAction(enum.Enum):
     CONFIRM = "confirm"  # attach the payment method and confirm
     RECORD = "record"  # the charge succeeded: record the payment
     RESTART = "restart"  # this intent cannot be confirmed again: cancel it and use a fresh one
+    AUTHENTICATE = "authenticate"  # 3-D Secure: the buyer completes it with the client secret, then asks again
     WAIT = "wait"  # Stripe is still processing it: the caller retries later
 
 
@@ -118,7 +119,10 @@ def next_action(status: str, *, failed_before: bool) -> IntentAction:
         return IntentAction.CONFIRM
     if status == "processing":
         return IntentAction.WAIT
-    return IntentAction.RESTART  # canceled, declined, requires_action (3-D Secure is not supported), requires_capture
+    if status == "requires_action":
+        return IntentAction.AUTHENTICATE  # kept: the buyer's browser is completing (or will complete) the challenge
+    # canceled, declined (also a failed 3-D Secure challenge: requires_payment_method with an error), requires_capture
+    return IntentAction.RESTART
 
 
 def declined_message(stripe_message: str | None) -> str:

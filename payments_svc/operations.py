@@ -7,7 +7,10 @@ requests never confirm, cancel or refund for the same order at the same time, wh
 does with idempotency keys, and a crashed holder only blocks the order until its lease expires.
 
 Each order uses one PaymentIntent at a time (stored before it is confirmed, reused on retry). A declined or dead
-intent is cancelled and replaced by a fresh one (attempt + 1), so the order stays payable.
+intent is cancelled and replaced by a fresh one (attempt + 1), so the order stays payable. An intent that needs 3-D
+Secure (`requires_action`) is kept: the answer is PaymentActionRequired with its client secret, the buyer's browser
+completes the challenge with Stripe, and the next request records the succeeded intent (a failed challenge leaves it
+declined: replaced as above). Cancelling the order cancels such an intent.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 from common.bus import Outcome
 from common.clock import Clock
-from common.errors import Conflict, InvalidInput, NotFound, PaymentFailed
+from common.errors import Conflict, InvalidInput, NotFound, PaymentActionRequired, PaymentFailed
 from common.ids import new_id
 from common.replica import await_copy
 from common.retry import LostRace, retry_lost_races
@@ -64,6 +67,13 @@ class Lease:
         until = self._clock() + dt.timedelta(seconds=self._seconds)
         if not await self._store.renew_lease(self.order_id, self.owner, until):
             raise LeaseLost(f"lost the payment lease of order {self.order_id}")
+
+
+def _action_required(intent: Intent) -> NoReturn:
+    """The answer for an intent waiting for the buyer's 3-D Secure challenge."""
+    if not intent.client_secret:
+        raise RuntimeError(f"PaymentIntent {intent.id} requires action, but Stripe sent no client secret")
+    raise PaymentActionRequired(intent.client_secret)
 
 
 class Payments:
@@ -162,6 +172,18 @@ class Payments:
                 return await self._record(order, intent, lease)
             if action is IntentAction.WAIT:
                 raise Conflict("the payment of this order is still processing; try again shortly")
+            if action is IntentAction.AUTHENTICATE:
+                if record.payment_method in (None, payment_method):
+                    _action_required(intent)
+                # The buyer chose another payment method instead of completing the challenge: drop this intent,
+                # unless the challenge was completed meanwhile (then that charge is the order's payment).
+                dropped = await self._cancel_waiting(intent)
+                if dropped is not None and dropped.status == "succeeded":
+                    return await self._record(order, dropped, lease)
+                if dropped is not None and dropped.status == "processing":
+                    raise Conflict("the payment of this order is still processing; try again shortly")
+                await self._store.next_attempt(order.id, record.attempt)
+                raise LostRace(f"order {order.id}: PaymentIntent {intent.id} awaiting 3-D Secure replaced")
             if action is IntentAction.RESTART:
                 await self._restart(record, intent)
                 raise LostRace(f"order {order.id}: PaymentIntent {intent.id} replaced by a fresh one")
@@ -193,6 +215,12 @@ class Payments:
             await self._stripe.cancel(created)
         raise LostRace(f"order {order.id}: another request stored its PaymentIntent first")
 
+    async def _cancel_waiting(self, intent: Intent) -> Intent | None:
+        """Cancel an intent awaiting 3-D Secure and answer what Stripe then holds: the buyer's browser may complete
+        the challenge at any moment, also while we cancel (Stripe then refuses the cancel and it succeeded)."""
+        await self._stripe.cancel(intent)
+        return await self._stripe.retrieve(intent.id)
+
     async def _restart(self, record: IntentRecord, intent: Intent) -> None:
         await self._stripe.cancel(intent)
         await self._store.next_attempt(record.order_id, record.attempt)
@@ -201,6 +229,7 @@ class Payments:
         self, order: OrderCopy, record: IntentRecord, intent: Intent, payment_method: str, lease: Lease
     ) -> PaymentRecord:
         await lease.renew()
+        await self._store.set_payment_method(order.id, record.attempt, payment_method)
         key = domain.confirm_key(order.id, record.attempt, payment_method)
         try:
             confirmed = await self._stripe.confirm(intent.id, payment_method, key)
@@ -212,16 +241,16 @@ class Payments:
         except Exception:
             # The outcome is unknown (timeout, connection lost, ...): Stripe's view decides, now or on a retry.
             checked = await self._stripe.retrieve(intent.id)
-            if checked is None or checked.status != "succeeded":
+            if checked is None or checked.status not in ("succeeded", "requires_action"):
                 raise
             confirmed = checked
         if confirmed.status == "succeeded":
             return await self._record(order, confirmed, lease)
         if confirmed.status == "processing":
             raise Conflict("the payment of this order is still processing; try again shortly")
-        await self._restart(record, confirmed)
         if confirmed.status == "requires_action":
-            raise PaymentFailed("card declined: it requires authentication (3-D Secure), which is not supported")
+            _action_required(confirmed)  # the intent is kept for the buyer's 3-D Secure challenge
+        await self._restart(record, confirmed)
         raise PaymentFailed(f"card declined: payment ended as {confirmed.status}")
 
     async def _record(self, order: OrderCopy, intent: Intent, lease: Lease) -> PaymentRecord:
@@ -278,6 +307,8 @@ class Payments:
             if record is None or record.stripe_id is None:
                 return
             intent = await self._stripe.retrieve(record.stripe_id)
+            if intent is not None and intent.status == "requires_action":
+                intent = await self._cancel_waiting(intent)
             if intent is None:
                 return
             if intent.status == "succeeded":

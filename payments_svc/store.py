@@ -2,8 +2,9 @@
 
 Collections:
   orders    {_id, user_id, ticket_id, price_cents, expires_at, status, version}   replica of ORDERS events
-  intents   {_id: order_id, stripe_id, attempt, lease_owner, lease_until, created_at}
-            the one PaymentIntent an order is using; whoever holds the lease may call Stripe for that order
+  intents   {_id: order_id, stripe_id, attempt, payment_method, lease_owner, lease_until, created_at}
+            the one PaymentIntent an order is using (and the payment method it was confirmed with); whoever holds
+            the lease may call Stripe for that order
   payments  {_id, order_id (unique), stripe_id, amount_cents, created_at, refunded, refund_id, refunded_at}
   outbox    pending events (common.outbox), written in the same transaction as the payment
 """
@@ -35,6 +36,7 @@ class IntentRecord:
     order_id: str
     stripe_id: str | None
     attempt: int
+    payment_method: str | None = None  # as the buyer named it, once the intent was confirmed with it
 
 
 def _order(document: Document) -> OrderCopy:
@@ -50,7 +52,9 @@ def _order(document: Document) -> OrderCopy:
 
 
 def _intent(document: Document) -> IntentRecord:
-    return IntentRecord(document["_id"], document.get("stripe_id"), int(document.get("attempt", 0)))
+    return IntentRecord(
+        document["_id"], document.get("stripe_id"), int(document.get("attempt", 0)), document.get("payment_method")
+    )
 
 
 def _payment(document: Document) -> PaymentRecord:
@@ -125,10 +129,17 @@ class PaymentsStore:
         )
         return result.matched_count == 1
 
+    async def set_payment_method(self, order_id: str, attempt: int, payment_method: str) -> None:
+        """Note the payment method the intent of `attempt` is being confirmed with."""
+        await self._intents.update_one(
+            {"_id": order_id, "attempt": attempt}, {"$set": {"payment_method": payment_method}}
+        )
+
     async def next_attempt(self, order_id: str, attempt: int) -> bool:
         """Drop the intent of `attempt` (declined or dead) so the next try creates a fresh one."""
         result = await self._intents.update_one(
-            {"_id": order_id, "attempt": attempt}, {"$set": {"stripe_id": None, "attempt": attempt + 1}}
+            {"_id": order_id, "attempt": attempt},
+            {"$set": {"stripe_id": None, "attempt": attempt + 1, "payment_method": None}},
         )
         return result.matched_count == 1
 

@@ -7,6 +7,8 @@ Works against api.stripe.com and against localstripe (the dev/test emulator):
 - localstripe cannot confirm with a `payment_method` argument, so the method is attached with an update first
   (Stripe accepts that too); it cannot confirm a declined intent again (we move on to a fresh intent); it does
   not replay idempotency keys (our own lease guarantees charge-once; the keys guard Stripe-side retries).
+- localstripe knows only some of Stripe's test PaymentMethod names; with `emulator=True` the others we offer
+  (`EMULATOR_TEST_CARDS`, e.g. `pm_card_authenticationRequired`) become a PaymentMethod made from their card number.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from typing import Self, cast
 
 import aiohttp
 import stripe
-from stripe.params import PaymentIntentCreateParams
+from stripe.params import PaymentIntentCreateParams, PaymentMethodCreateParams
 
 from common import metrics
 from payments_svc.domain import CANCELLABLE, CURRENCY
 from payments_svc.settings import PaymentsSettings
 
 log = logging.getLogger(__name__)
+
+# Stripe test PaymentMethods localstripe does not know -> the test card number that behaves the same there.
+EMULATOR_TEST_CARDS = {"pm_card_authenticationRequired": "4000002500003155"}  # 3-D Secure required
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,8 @@ class Intent:
     status: str
     amount: int
     currency: str
-    failed_before: bool  # it carries a last payment error (e.g. a decline)
+    failed_before: bool  # it carries a last payment error (e.g. a decline, a failed 3-D Secure challenge)
+    client_secret: str | None = None  # for the buyer's browser to complete a `requires_action` intent
 
 
 class CardDeclined(Exception):
@@ -48,7 +54,14 @@ class UnknownPaymentMethod(Exception):
 
 
 def _intent(pi: stripe.PaymentIntent) -> Intent:
-    return Intent(pi.id, str(pi.status), int(pi.amount), str(pi.currency), pi.last_payment_error is not None)
+    return Intent(
+        pi.id,
+        str(pi.status),
+        int(pi.amount),
+        str(pi.currency),
+        pi.last_payment_error is not None,
+        getattr(pi, "client_secret", None),
+    )
 
 
 class StripeGateway:
@@ -105,7 +118,10 @@ class StripeGateway:
 
     @metrics.stripe_call("confirm")
     async def confirm(self, intent_id: str, payment_method: str, idempotency_key: str) -> Intent:
-        """Attach `payment_method` and confirm. CardDeclined / UnknownPaymentMethod for the caller's mistakes."""
+        """Attach `payment_method` and confirm. CardDeclined / UnknownPaymentMethod for the caller's mistakes.
+        A card that needs 3-D Secure answers an intent in `requires_action` (with its client secret)."""
+        if self._emulator and payment_method in EMULATOR_TEST_CARDS:
+            payment_method = await self._emulator_test_card(EMULATOR_TEST_CARDS[payment_method])
         try:
             await self.client.v1.payment_intents.update_async(intent_id, {"payment_method": payment_method})
             pi = await self.client.v1.payment_intents.confirm_async(
@@ -119,6 +135,14 @@ class StripeGateway:
                 raise UnknownPaymentMethod(str(error)) from error
             raise
         return _intent(pi)
+
+    async def _emulator_test_card(self, number: str) -> str:
+        """A PaymentMethod with the raw test card `number` (localstripe accepts card numbers; Stripe would not)."""
+        card = {"number": number, "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+        method = await self.client.v1.payment_methods.create_async(
+            cast(PaymentMethodCreateParams, {"type": "card", "card": card})
+        )
+        return method.id
 
     @metrics.stripe_call("cancel")
     async def cancel(self, intent: Intent) -> None:

@@ -30,9 +30,14 @@ def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
     return found
 
 
-def error_reason(error: grpc.aio.AioRpcError) -> str:
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    """The google.rpc.ErrorInfo detail (an empty one when the service sent none)."""
     for detail in status_of(error).details:
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):
-            return str(info.reason)
-    return ""
+            return info
+    return error_details_pb2.ErrorInfo()
+
+
+def error_reason(error: grpc.aio.AioRpcError) -> str:
+    return str(error_info(error).reason)

@@ -278,6 +278,27 @@ async def test_payment_failures(stack: Stack, clients: Clients) -> None:
     assert paid["amountCents"] == 2_500
 
 
+async def test_a_card_needing_3d_secure_answers_payment_action_required_with_the_client_secret(
+    stack: Stack, clients: Clients
+) -> None:
+    seller, buyer = clients(), clients()
+    await seller.sign_up()
+    await buyer.sign_up()
+    ticket = await seller.create_ticket()
+    order = await buyer.create_order(ticket["id"])
+    variables = {"orderId": order["id"], "pm": "pm_card_authenticationRequired"}
+
+    needs = await buyer.error(PAY_ORDER, variables)
+
+    assert code(needs) == "PAYMENT_ACTION_REQUIRED"
+    secret = needs["extensions"]["clientSecret"]
+    assert isinstance(secret, str) and secret.startswith("pi_") and "_secret_" in secret
+    assert (await buyer.data(ORDER, {"id": order["id"]}))["order"]["status"] == "CREATED"
+    # The buyer gives up the challenge and pays with another card: that one is charged.
+    paid = (await buyer.data(PAY_ORDER, {"orderId": order["id"], "pm": "pm_card_visa"}))["payOrder"]
+    assert paid["amountCents"] == 2_500
+
+
 async def test_an_unreachable_service_is_a_masked_internal_error(
     clients: Clients, start_gateway: Any, stack: Stack
 ) -> None:

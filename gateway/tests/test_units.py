@@ -12,7 +12,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from starlette.responses import Response
 
-from common.errors import FieldViolation, InvalidInput, PaymentFailed
+from common.errors import FieldViolation, InvalidInput, PaymentActionRequired, PaymentFailed
 from common.grpc_edge import STATUS_DETAILS_KEY, status_proto
 from gateway.documents import document_too_large
 from gateway.errors import Code, from_rpc_error, graphql_name
@@ -81,6 +81,19 @@ def test_payment_failed_needs_its_error_info_reason() -> None:
     other = error_details_pb2.ErrorInfo(reason="SOMETHING_ELSE")
     packed = any_pb2.Any()
     packed.Pack(other)
+    status = status_pb2.Status(code=10, message="x", details=[packed])
+    assert from_rpc_error(rpc_error(grpc.StatusCode.ABORTED, "x", status), "m").extensions == {"code": "INTERNAL"}
+
+
+def test_payment_action_required_carries_the_client_secret() -> None:
+    needs = PaymentActionRequired("pi_123_secret_abc")
+    error = from_rpc_error(rpc_error(grpc.StatusCode.ABORTED, needs.message, status_proto(needs)), "m")
+    assert error.extensions == {"code": "PAYMENT_ACTION_REQUIRED", "clientSecret": "pi_123_secret_abc"}
+    assert error.message == needs.message
+    # Without its client secret the answer is useless to a client: masked like any unexpected failure.
+    bare = error_details_pb2.ErrorInfo(reason="PAYMENT_ACTION_REQUIRED")
+    packed = any_pb2.Any()
+    packed.Pack(bare)
     status = status_pb2.Status(code=10, message="x", details=[packed])
     assert from_rpc_error(rpc_error(grpc.StatusCode.ABORTED, "x", status), "m").extensions == {"code": "INTERNAL"}
 

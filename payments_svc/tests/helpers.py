@@ -22,6 +22,7 @@ from ticketstore.events.v1 import orders_pb2, payments_pb2
 
 StartApp = Callable[..., Awaitable[PaymentsApp]]
 VISA = "pm_card_visa"
+NEEDS_3DS = "pm_card_authenticationRequired"  # Stripe's test method; the emulator learns it from our gateway
 
 
 @dataclass
@@ -134,6 +135,21 @@ async def declining_card(api: stripe.StripeClient) -> str:
         {"type": "card", "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
     )
     return method.id
+
+
+async def authenticate(api: stripe.StripeClient, client_secret: str, *, success: bool) -> stripe.PaymentIntent:
+    """Complete (or fail) a PaymentIntent's 3-D Secure challenge as the buyer's browser does with the emulator's
+    Stripe.js (its `/_authenticate` endpoint; real Stripe has none)."""
+    intent_id = client_secret.split("_secret_", maxsplit=1)[0]
+    response = await api.raw_request_async(
+        "post",
+        f"/v1/payment_intents/{intent_id}/_authenticate",
+        client_secret=client_secret,
+        success="true" if success else "false",
+    )
+    intent = api.deserialize(response, api_mode="V1")
+    assert isinstance(intent, stripe.PaymentIntent)
+    return intent
 
 
 async def orders_consumed(bus: EventBus) -> bool:

@@ -80,7 +80,7 @@ def test_orders_that_cannot_be_paid(copy: OrderCopy, paid: bool, message: str) -
         ("requires_confirmation", True, IntentAction.CONFIRM),
         ("requires_payment_method", True, IntentAction.RESTART),
         ("canceled", False, IntentAction.RESTART),
-        ("requires_action", False, IntentAction.RESTART),
+        ("requires_action", False, IntentAction.AUTHENTICATE),
         ("requires_capture", False, IntentAction.RESTART),
         ("processing", False, IntentAction.WAIT),
     ],

@@ -17,7 +17,7 @@ from common import events
 from common.bus import EventBus
 from common.clock import ManualClock
 from common.ids import new_id
-from common.testing.grpc import bearer, error_reason, field_violations
+from common.testing.grpc import bearer, error_info, error_reason, field_violations
 from common.testing.plugin import JwtKeys
 from common.testing.poll import eventually
 from common.timestamps import utcnow
@@ -26,10 +26,12 @@ from payments_svc.domain import CANCELLED_REFUNDED, NOT_CONFIRMED, OrderStatus, 
 from payments_svc.settings import PaymentsSettings
 from payments_svc.stripe_gateway import Intent, StripeGateway
 from payments_svc.tests.helpers import (
+    NEEDS_3DS,
     VISA,
     OrderSeed,
     OrdersStandIn,
     StartApp,
+    authenticate,
     declining_card,
     intents_of,
     new_buyer,
@@ -301,6 +303,139 @@ async def test_a_declined_card_fails_clearly_and_the_order_stays_payable(
     assert succeeded(intents) == [payment.stripe_id]
     assert {pi.status for pi in intents if pi.id != payment.stripe_id} == {"canceled"}  # the declined attempts
     assert [e.payment_id for e in await eventually(lambda: payment_events(bus))] == [payment.id]
+
+
+# --- 3-D Secure ---
+
+
+async def action_required(stub: Stub, token: str, order_id: str, method: str = NEEDS_3DS) -> str:
+    """The client secret of a PAYMENT_ACTION_REQUIRED answer (asserting that is the answer)."""
+    error = await pay_error(stub, token, order_id, method)
+    assert (error.code(), error_reason(error)) == (grpc.StatusCode.ABORTED, "PAYMENT_ACTION_REQUIRED"), error
+    return str(error_info(error).metadata["client_secret"])
+
+
+async def test_a_card_needing_3d_secure_answers_its_client_secret_then_the_completed_intent_is_recorded(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id, price_cents=3000))
+
+    secret = await action_required(payments, buyer.token, order.id)
+
+    [intent] = await intents_of(stripe_api, order.id)
+    assert intent.status == "requires_action" and secret == intent.client_secret
+    assert secret.startswith(f"{intent.id}_secret_")
+    assert await payments_app.store.payment_by_order(order.id) is None
+    # Asked again before the challenge is done: the same answer, the same intent (none cancelled, none created).
+    assert await action_required(payments, buyer.token, order.id) == secret
+    assert [(pi.id, pi.status) for pi in await intents_of(stripe_api, order.id)] == [(intent.id, "requires_action")]
+
+    assert (await authenticate(stripe_api, secret, success=True)).status == "succeeded"  # the buyer's browser
+    payment = await pay(payments, buyer.token, order.id)
+
+    assert (payment.stripe_id, payment.amount_cents) == (intent.id, 3000)
+    assert succeeded(await intents_of(stripe_api, order.id)) == [intent.id]
+    assert [e.payment_id for e in await eventually(lambda: payment_events(bus))] == [payment.id]
+
+
+async def test_a_failed_3d_secure_challenge_leaves_the_order_payable_with_a_fresh_intent(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id))
+    secret = await action_required(payments, buyer.token, order.id)
+    assert (await authenticate(stripe_api, secret, success=False)).status == "requires_payment_method"
+
+    payment = await pay(payments, buyer.token, order.id, VISA)
+
+    intents = await intents_of(stripe_api, order.id)
+    assert succeeded(intents) == [payment.stripe_id]
+    assert [pi.status for pi in intents if pi.id != payment.stripe_id] == ["canceled"]  # the failed challenge
+
+
+async def test_another_card_instead_of_the_3d_secure_challenge_replaces_the_waiting_intent(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id))
+    await action_required(payments, buyer.token, order.id)  # the buyer abandons the challenge
+
+    payment = await pay(payments, buyer.token, order.id, VISA)
+
+    intents = await intents_of(stripe_api, order.id)
+    assert succeeded(intents) == [payment.stripe_id]
+    assert [pi.status for pi in intents if pi.id != payment.stripe_id] == ["canceled"]
+
+
+async def test_cancelling_an_order_cancels_its_intent_waiting_for_3d_secure(
+    payments: Stub, payments_app: PaymentsApp, bus: EventBus, jwt_keys: JwtKeys, stripe_api: stripe.StripeClient
+) -> None:
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, payments_app, OrderSeed(buyer.user_id))
+    await action_required(payments, buyer.token, order.id)
+
+    await publish_cancelled(bus, order)
+
+    async def cancelled() -> bool:
+        return [pi.status for pi in await intents_of(stripe_api, order.id)] == ["canceled"]
+
+    await eventually(cancelled, what="the intent waiting for 3-D Secure cancelled")
+    assert await payments_app.store.payment_by_order(order.id) is None
+
+
+class ChallengeCompletedWhileCancelling(StripeGateway):
+    """The real emulator; but the buyer's browser completes the 3-D Secure challenge just before our cancel
+    reaches Stripe (which then refuses to cancel a succeeded intent)."""
+
+    completed = False
+
+    async def cancel(self, intent: Intent) -> None:
+        if intent.status == "requires_action" and intent.client_secret and not self.completed:
+            self.completed = True
+            await authenticate(self.client, intent.client_secret, success=True)
+        await super().cancel(intent)
+
+
+async def test_a_3d_secure_challenge_completed_while_the_order_is_cancelled_is_refunded(
+    start_app: StartApp,
+    payments_settings: PaymentsSettings,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+) -> None:
+    app = await start_app(ChallengeCompletedWhileCancelling.from_settings(payments_settings))
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, app, OrderSeed(buyer.user_id, price_cents=2200))
+    async with grpc.aio.insecure_channel(app.target) as channel:
+        await action_required(Stub(channel), buyer.token, order.id)
+
+    await publish_cancelled(bus, order)
+
+    stored = await eventually(lambda: refunded_payment(app, order.id), what="the late charge recorded and refunded")
+    [charged] = succeeded(await intents_of(stripe_api, order.id))
+    assert stored.stripe_id == charged
+    assert [r.amount for r in await refunds_of(stripe_api, charged)] == [2200]
+
+
+async def test_a_3d_secure_challenge_completed_while_another_card_replaces_it_is_the_one_charge(
+    start_app: StartApp,
+    payments_settings: PaymentsSettings,
+    bus: EventBus,
+    jwt_keys: JwtKeys,
+    stripe_api: stripe.StripeClient,
+) -> None:
+    app = await start_app(ChallengeCompletedWhileCancelling.from_settings(payments_settings))
+    buyer = new_buyer(jwt_keys)
+    order = await seed_order(bus, app, OrderSeed(buyer.user_id))
+    async with grpc.aio.insecure_channel(app.target) as channel:
+        stub = Stub(channel)
+        await action_required(stub, buyer.token, order.id)
+
+        payment = await pay(stub, buyer.token, order.id, VISA)  # meanwhile the first card's challenge completes
+
+    [charged] = succeeded(await intents_of(stripe_api, order.id))  # never a second charge
+    assert payment.stripe_id == charged
 
 
 async def test_a_payment_in_progress_makes_a_second_request_wait_then_refuse(

@@ -159,15 +159,6 @@ async def test_input_errors_appear_beside_their_fields(users: Users) -> None:
     )
 
 
-PENDING_3DS = pytest.mark.xfail(
-    strict=True,
-    reason="backend pending: payOrder must answer a card needing 3-D Secure with PAYMENT_ACTION_REQUIRED and the "
-    "PaymentIntent's client secret, record the payment once Stripe.js completes it, and (emulator) know "
-    "pm_card_authenticationRequired",
-)
-
-
-@PENDING_3DS
 @pytest.mark.parametrize("path", ["test card", "card details"])
 async def test_3d_secure_completes_in_the_browser(users: Users, path: str) -> None:
     seller = await users.signed_up("seller")
@@ -189,7 +180,6 @@ async def test_3d_secure_completes_in_the_browser(users: Users, path: str) -> No
     await expect(seller.get_by_role("status")).to_have_text("Sold")
 
 
-@PENDING_3DS
 async def test_a_failed_3d_secure_challenge_shows_an_alert_and_the_order_stays_payable(users: Users) -> None:
     seller = await users.signed_up("seller")
     title = "Recital"
