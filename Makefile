@@ -5,7 +5,7 @@ PY := .venv/bin/python
 BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: help install deps proto check lint typecheck test unit chaos dev dev-keys bench k8s-check clean web web-check web-test
+.PHONY: help install deps proto check lint typecheck test unit fuzz chaos dev dev-keys bench k8s-check clean web web-check web-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -41,6 +41,10 @@ test: install web web-test  ## every test (the web client's Vitest, then pytest 
 
 unit: proto  ## the unit tests only: no server, no process, no socket (seconds)
 	$(PY) -m pytest -m unit -q
+
+fuzz: proto  ## the long fuzz run: hypothesis-graphql over the gateway, hypothesis over every gRPC request (FUZZ_EXAMPLES=5000 each, FUZZ_SECONDS=120 per operation)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} FUZZ_SECONDS=$${FUZZ_SECONDS:-120} $(PY) -m pytest -q -s -o timeout=900 \
+		gateway/tests/test_fuzz.py gateway/tests/test_fuzz_grpc.py
 
 chaos: install  ## the chaos run: purchases through the gateway while processes die and servers go away (CHAOS_SEED= replays)
 	$(PY) -m tests.chaos
