@@ -19,8 +19,6 @@ from common.metrics import RpcMetricsInterceptor
 from common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
-
-KEEPALIVE_MS = 30_000  # how often our clients (the gateway) ping an idle connection
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -42,14 +40,7 @@ class GrpcServer:
         self._server = grpc.aio.server(
             # Outermost first: the trace span and the metrics see the final status the edge sets.
             interceptors=[tracing.server_interceptor(), RpcMetricsInterceptor(), EdgeInterceptor(verifier)],
-            options=[
-                ("grpc.so_reuseport", 0),
-                ("grpc.max_receive_message_length", 4 * 1024 * 1024),
-                # Clients ping every KEEPALIVE_MS to find dead connections. A server that takes pings as more
-                # frequent than it allows answers GOAWAY "too many pings", which fails every call in flight.
-                ("grpc.keepalive_permit_without_calls", 1),
-                ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
-            ],
+            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
         )
         register(self._server)
         self._health = HealthServicer()

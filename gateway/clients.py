@@ -25,7 +25,6 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common import tracing
-from common.grpc_server import KEEPALIVE_MS
 from gateway.errors import ApiError, Code, from_rpc_error
 from gateway.settings import GatewaySettings
 from ticketstore.auth.v1 import auth_pb2_grpc
@@ -81,7 +80,7 @@ SERVICE_CONFIG = json.dumps({
     }],
 })  # fmt: skip
 CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", KEEPALIVE_MS),  # the servers accept pings at this rate (common.grpc_server)
+    ("grpc.keepalive_time_ms", 30_000),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
     ("grpc.service_config", SERVICE_CONFIG),
     ("grpc.dns_min_time_between_resolutions_ms", 5_000),  # notice new pods soon after a re-resolution is due
