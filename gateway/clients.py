@@ -80,7 +80,6 @@ SERVICE_CONFIG = json.dumps({
     }],
 })  # fmt: skip
 CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
     ("grpc.service_config", SERVICE_CONFIG),
     ("grpc.dns_min_time_between_resolutions_ms", 5_000),  # notice new pods soon after a re-resolution is due
