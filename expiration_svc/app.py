@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from google.protobuf.message import Message
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -14,6 +14,7 @@ from common import metrics
 from common.bus import RetryPolicy
 from common.clock import Clock, SystemClock
 from common.runtime import Runtime, RuntimeApp
+from expiration_svc.announce import publish_batch
 from expiration_svc.domain import now_ms, seconds_to_ms
 from expiration_svc.listeners import Listeners
 from expiration_svc.operations import Timers
@@ -50,6 +51,7 @@ class ExpirationApp(RuntimeApp):
             self._publish,
             self.clock,
             poll_interval=settings.poll_interval_seconds,
+            tick=settings.tick_seconds,
             lease=settings.lease_seconds,
             batch_size=settings.batch_size,
             tombstone=settings.tombstone_seconds,
@@ -64,8 +66,8 @@ class ExpirationApp(RuntimeApp):
         self.runtime.on_stop(self._stop_scheduler)
         self.runtime.sampler.add(self._sample_timers)
 
-    async def _publish(self, subject: str, message: Message, msg_id: str) -> None:
-        await self.runtime.bus.publish(subject, message, msg_id)
+    async def _publish(self, subject: str, batch: Sequence[tuple[bytes, str]]) -> list[BaseException | None]:
+        return await publish_batch(self.runtime.bus.js, subject, batch)
 
     async def _sample_timers(self) -> None:
         pending, claimed = await self.store.counts()

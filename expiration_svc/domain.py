@@ -33,14 +33,15 @@ def seconds_to_ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
-def wake_delay(now: int, next_due: int | None, poll_interval: float) -> float:
-    """How long (seconds) the scheduler sleeps: until the next due time or one poll interval, whichever is first.
+def wake_delay(now: int, next_due: int | None, poll_interval: float, tick: float = 0.0) -> float:
+    """How long (seconds) the scheduler sleeps: until the next due time or one poll interval, whichever is first,
+    but at least one `tick` (timers due within a tick are claimed together, not one claim each).
 
     `next_due` is the earliest time anything becomes claimable (a timer or an expiring lease); None when nothing is.
     """
     if next_due is None:
         return poll_interval
-    return min(poll_interval, max(0.0, (next_due - now) / 1000))
+    return min(poll_interval, max(tick, (next_due - now) / 1000))
 
 
 def parse_score(value: str | float | None) -> int | None:

@@ -28,6 +28,9 @@ def test_sleep_until_next_due_or_poll_interval_whichever_first() -> None:
     assert wake_delay(now=10_000, next_due=10_100, poll_interval=0.25) == pytest.approx(0.1)
     assert wake_delay(now=10_000, next_due=60_000, poll_interval=0.25) == 0.25
     assert wake_delay(now=10_000, next_due=9_000, poll_interval=0.25) == 0.0  # overdue: claim at once
+    # Never less than a tick: timers due within one tick are claimed together.
+    assert wake_delay(now=10_000, next_due=10_002, poll_interval=0.25, tick=0.01) == 0.01
+    assert wake_delay(now=10_000, next_due=10_100, poll_interval=0.25, tick=0.01) == pytest.approx(0.1)
 
 
 def test_next_claimable_time_covers_timers_and_running_out_leases() -> None:

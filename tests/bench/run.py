@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,12 +58,14 @@ class Plan:
     spread_per_connection: int = 10
     spread_rounds: int = 5
     timers: int = 100_000
-    timer_lead: float = 5.0
+    timer_lead: float = 5.0  # scenario 4: the first timer is due this long after they start being written
+    timer_rate: float = 1000.0  # 4, spread: timers due per second (100,000 over 100 s)
+    timer_window: float = 10.0  # 4, spread: the first seconds of it measured (100,000 pending at the start)
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(reps=1, duration=2.0, orders=30, broker_messages=500, subscribers=100, changes=5, timers=10_000,
-                   timer_lead=3.0, spread_tickets=50, spread_connections=100, spread_per_connection=5,
+                   timer_lead=3.0, timer_window=3.0, spread_tickets=50, spread_connections=100, spread_per_connection=5,
                    spread_rounds=2)  # fmt: skip
 
 
@@ -414,22 +417,29 @@ class Bench:
         self.results["live"] = result
 
     async def expiration(self) -> None:
-        say(f"4. expiration: {self.plan.timers} pending timers through expiration_svc's scheduler")
         plan = self.plan
+        say(f"4. expiration: {plan.timers:,} pending timers in a running expiration_svc, due at once and spread "
+            f"({plan.timer_rate:,.0f} due per second)")  # fmt: skip
         redis = servers.start_redis(self.data_dir / "timers-redis")
         broker = servers.start_nats(self.data_dir / "timers-nats")
         self.extra_servers += [redis, broker]
-        runs: dict[str, list[dict[str, Any]]] = {"timers": [], "raw_publish": [], "zset": []}
+        trees = [("", None)] + ([("before ", self.before)] if self.before is not None else [])
+        cases = {"timers": (0.0, 0.0), "spread": (plan.timers / plan.timer_rate, plan.timer_window)}
+        runs: dict[str, list[dict[str, Any]]] = {f"{label}{case}": [] for label, _ in trees for case in cases}
+        runs |= {"raw_publish": [], "zset": []}
         try:
             for rep in range(plan.reps):
-                result = await self.measure("expiration", 300, redis_url=redis.url, nats_url=broker.url,
-                                            timers=plan.timers, lead=plan.timer_lead, timeout=120)  # fmt: skip
-                say(
-                    f"   rep {rep + 1} timers: lateness p50 {result['lateness_p50_ms']} ms p99 "
-                    f"{result['lateness_p99_ms']} ms, {result['fire_per_s']} fired/s, {result['bytes_per_timer']} "
-                    f"B/timer (added in {result['add_s']} s, {result['margin_s']} s before due) cpu {result['cpu']}"
-                )
-                runs["timers"].append(result)
+                for label, tree in trees:  # the code before and ours alternate, on the same servers
+                    for case, (span, window) in cases.items():
+                        result = await self.service_timers(tree, redis.url, broker.url, span, window)
+                        say(
+                            f"   rep {rep + 1} {label}{case}: lateness p50 {result['lateness_p50_ms']} ms p99 "
+                            f"{result['lateness_p99_ms']} ms max {result['lateness_max_ms']} ms, {result['fired']:,}"
+                            f" of {result['measured']:,} fired, {result['fire_per_s']} fired/s, expiration_svc "
+                            f"{result['service_cores']} cores (added in {result['add_s']} s, {result['margin_s']} s "
+                            f"before the first was due)"
+                        )  # fmt: skip
+                        runs[f"{label}{case}"].append(result)
                 result = await self.measure("raw_publish", 300, nats_url=broker.url, count=plan.timers, timeout=120)
                 say(f"   rep {rep + 1} raw publish: {result['per_s']} msg/s cpu {result['cpu']}")
                 runs["raw_publish"].append(result)
@@ -439,6 +449,26 @@ class Bench:
         finally:
             self.stop_extras()
         self.results["expiration"] = runs
+
+    async def service_timers(
+        self, tree: Path | None, redis_url: str, nats_url: str, span: float, window: float
+    ) -> dict[str, Any]:
+        """One run of expiration_svc (`python -m expiration_svc`, ours or the `tree` before) on the scenario's
+        Redis and NATS, with fresh keys; the load generator loads its timers and reads what it announced."""
+        name = TIMERS_BEFORE if tree is not None else TIMERS_SERVICE
+        port = servers.free_port()
+        env = {"GRPC_PORT": str(port), "REDIS_URL": redis_url, "NATS_URL": nats_url,
+               "REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}"}  # fmt: skip
+        child = self.start_child(name, "expiration_svc", {**env, "LOG_LEVEL": "WARNING"}, tree=tree)
+        try:
+            plan = self.plan
+            return await self.measure("service_timers", 300, redis_url=redis_url, nats_url=nats_url,
+                                      grpc_port=port, service_pid=_pid(child), prefix=env["REDIS_PREFIX"],
+                                      timers=plan.timers, lead=plan.timer_lead, span=span, window=window,
+                                      timeout=120)  # fmt: skip
+        finally:
+            child.stop()
+            self.extra_children.remove(child)
 
 
 def _pid(child: Child) -> int:
@@ -498,7 +528,8 @@ def git_commit() -> str:
     return f"{commit} (with uncommitted changes)" if dirty else commit
 
 
-EXTRA_PROCESSES = ("bare-strawberry", "live-gateway")  # --profile-able (ours only)
+TIMERS_SERVICE, TIMERS_BEFORE = "timers-expiration_svc", "timers-before"  # scenario 4's expiration_svc
+EXTRA_PROCESSES = ("bare-strawberry", "live-gateway", TIMERS_SERVICE)  # --profile-able (ours only)
 SCENARIOS = ("memory", "reads", "purchase", "live", "expiration")
 
 

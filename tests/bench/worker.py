@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import re
 import sys
 import time
@@ -24,16 +25,16 @@ from typing import Any
 import grpc
 import nats
 import uvloop
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from common import events
 from common.bus import MSG_ID_HEADER, EventBus
-from common.clock import SystemClock
 from common.ids import new_id
 from common.timestamps import to_timestamp
+from expiration_svc.announce import publish_batch
 from expiration_svc.app import connect_redis
-from expiration_svc.scheduler import PUBLISH_CONCURRENCY, Scheduler
 from expiration_svc.settings import ExpirationSettings
 from expiration_svc.store import TimerStore
 from gateway.live import LiveHub
@@ -683,81 +684,147 @@ async def hub_spread(nats_url: str, tickets: int, subscriptions: int, rounds: in
     return {"runs": runs}
 
 
-# --- scenario 4: many pending timers through expiration_svc's own scheduler and store ---
+# --- scenario 4: many pending timers in a running expiration_svc ---
 
 
 async def redis_used_memory(redis: Any) -> int:
     return int((await redis.info("memory"))["used_memory"])
 
 
-async def expiration(redis_url: str, nats_url: str, timers: int, lead: float, timeout: float) -> dict[str, Any]:
-    """`timers` timers all due `lead` seconds after they were added, fired by expiration_svc's Scheduler (its default
-    poll interval, lease and batch size) against real Redis and JetStream; lateness = broker-acknowledged
-    announcement time minus due time."""
-    defaults = ExpirationSettings.model_fields
+async def service_timers(
+    redis_url: str,
+    nats_url: str,
+    grpc_port: int,
+    service_pid: int,
+    prefix: str,
+    timers: int,
+    lead: float,
+    span: float,
+    window: float,
+    timeout: float,
+) -> dict[str, Any]:
+    """`timers` timers in the Redis of a running expiration_svc process (written as another replica's listener
+    would, straight into the store), due from `lead` s on, spread evenly over `span` s (0: all at once). Measured:
+    the timers due within the first `window` s (all of them when `span` is 0); lateness = the broker's stored
+    timestamp of each `expiration.complete` (as observed on JetStream) minus its due time."""
     redis = connect_redis(redis_url)
-    bus = await EventBus.connect(nats_url, "bench-expiration")
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    bus = await EventBus.connect(nats_url, "bench-service-timers")
     store = TimerStore(redis, prefix)
-    fired: list[float] = []
-    all_fired = asyncio.Event()
-
-    async def publish(subject: str, message: Any, msg_id: str) -> None:
-        await bus.publish(subject, message, msg_id)
-        fired.append(time.time())
-        if len(fired) >= timers:
-            all_fired.set()
-
-    scheduler = Scheduler(
-        store, publish, SystemClock(),
-        poll_interval=defaults["poll_interval_seconds"].default, lease=defaults["lease_seconds"].default,
-        batch_size=defaults["batch_size"].default,
-    )  # fmt: skip
-    order_ids = [new_id() for _ in range(timers)]
-    before = await redis_used_memory(redis)
-    scheduler.start()
-    added_from = time.time()
-    due = round((added_from + lead) * 1000)
     try:
-        added = await scheduler.add_many([(order_id, due) for order_id in order_ids])
+        await wait_serving(grpc_port, 60)
+        await bus.ensure_streams()
+        await bus.js.purge_stream("EXPIRATION")
+        before = await redis_used_memory(redis)
+        added_from = time.time()
+        first_due = round((added_from + lead) * 1000)
+        step = span * 1000 / timers
+        due_by_id = {new_id(): first_due + round(i * step) for i in range(timers)}
+        added = await store.add_many(list(due_by_id.items()))
         added_at = time.time()
         pending_memory = await redis_used_memory(redis)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_fired.wait(), timeout)
+        last_due = first_due + min(window, span) * 1000
+        measured = {order_id: due for order_id, due in due_by_id.items() if due <= last_due}
+        await asyncio.sleep(max(0.0, first_due / 1000 - time.time()))
+        cpu_from, wall_from = cpu_seconds(service_pid), time.time()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # until every measured timer is in the stream (bounded)
+            await asyncio.sleep(0.2)
+            if time.time() * 1000 > last_due and await stream_messages(bus) >= len(measured):
+                break
+        cpu = (cpu_seconds(service_pid) - cpu_from) / max(1e-9, time.time() - wall_from)
+        stored = await stored_times(bus, set(measured))
+        if span == 0:  # every timer acknowledged: the fired timers' tombstones are what is left
+            await bounded_until(lambda: _none_claimed(store), 30)
+        after = await redis_used_memory(redis)
     finally:
-        await scheduler.stop()
-    after = await redis_used_memory(redis)
-    lateness = [t - due / 1000 for t in fired]
-    await redis.delete(store.timers_key, store.claimed_key, store.closed_key)
-    await redis.aclose()
-    await bus.close()
+        await redis.delete(store.timers_key, store.claimed_key, store.closed_key)
+        await redis.aclose()
+        await bus.close()
+    lateness = [stored[order_id] - measured[order_id] / 1000 for order_id in stored]
+    fire_span = max(stored.values()) - min(measured.values()) / 1000 if stored else math.nan
     return {
-        "timers": timers, "added": added, "fired": len(fired), "add_s": round(added_at - added_from, 2),
-        "margin_s": round(due / 1000 - added_at, 2),
+        "timers": timers, "added": added, "measured": len(measured), "fired": len(stored),
+        "add_s": round(added_at - added_from, 2), "margin_s": round(first_due / 1000 - added_at, 2),
         "lateness_p50_ms": ms(percentile(lateness, 50)), "lateness_p99_ms": ms(percentile(lateness, 99)),
-        "lateness_max_ms": ms(max(lateness) if lateness else float("nan")),
-        "fire_per_s": round(len(fired) / max(1e-9, max(fired) - due / 1000), 1) if fired else 0.0,
+        "lateness_max_ms": ms(max(lateness) if lateness else math.nan),
+        "fire_per_s": round(len(stored) / max(1e-9, fire_span), 1), "service_cores": round(cpu, 3),
         "bytes_per_timer": round((pending_memory - before) / timers, 1),
-        "bytes_per_tombstone": round((after - before) / timers, 1),
+        "bytes_per_tombstone": round((after - before) / timers, 1) if span == 0 else math.nan,
     }  # fmt: skip
 
 
+async def wait_serving(port: int, timeout: float) -> None:
+    """Until the gRPC health check of the service on `port` answers SERVING (bounded)."""
+    async with grpc.aio.insecure_channel(f"{HOST}:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        async def serving() -> bool:
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+            except grpc.aio.AioRpcError:
+                return False
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+        await bounded_until(serving, timeout)
+
+
+async def bounded_until(condition: Callable[[], Awaitable[bool]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout} s")
+        await asyncio.sleep(0.1)
+
+
+async def _none_claimed(store: TimerStore) -> bool:
+    return (await store.counts())[1] == 0
+
+
+async def stream_messages(bus: EventBus) -> int:
+    return int((await bus.js.stream_info("EXPIRATION")).state.messages)
+
+
+async def stored_times(bus: EventBus, wanted: set[str]) -> dict[str, float]:
+    """When the broker stored the `expiration.complete` of each order in `wanted` (epoch s), read back from the
+    stream with an ephemeral consumer (no acks), up to what the stream held when the read began."""
+    last = int((await bus.js.stream_info("EXPIRATION")).state.last_seq)
+    config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, max_ack_pending=-1)
+    subscription = await bus.js.pull_subscribe(events.EXPIRATION_COMPLETE, stream="EXPIRATION", config=config)
+    stored: dict[str, float] = {}
+    try:
+        seq = 0
+        while seq < last:
+            try:
+                batch = await subscription.fetch(1000, timeout=2)
+            except (TimeoutError, NatsTimeoutError):
+                break
+            for msg in batch:
+                seq = msg.metadata.sequence.stream
+                order_id = expiration_pb2.ExpirationComplete.FromString(msg.data).order_id
+                if order_id in wanted:
+                    stored.setdefault(order_id, msg.metadata.timestamp.timestamp())
+    finally:
+        await subscription.unsubscribe()
+    return stored
+
+
 async def raw_publish(nats_url: str, count: int, timeout: float) -> dict[str, Any]:
-    """The ceiling of firing: the same announcements published straight to JetStream, as many in flight as the
-    scheduler allows (PUBLISH_CONCURRENCY), each awaiting its ack."""
+    """The ceiling of firing: the same announcements published straight to JetStream in the scheduler's batches (its
+    default batch size), each batch sent at once and its acks awaited together."""
     bus = await EventBus.connect(nats_url, "bench-raw-publish")
-    gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+    size = ExpirationSettings.model_fields["batch_size"].default
     stamp = to_timestamp(dt.datetime.now(dt.UTC))
-
-    async def one(order_id: str) -> None:
-        message = expiration_pb2.ExpirationComplete(order_id=order_id, occur_time=stamp)
-        async with gate:
-            await bus.publish(events.EXPIRATION_COMPLETE, message, events.msg_id(events.EXPIRATION_COMPLETE, order_id))
-
     ids = [new_id() for _ in range(count)]
+    subject = events.EXPIRATION_COMPLETE
+    batches = [[(expiration_pb2.ExpirationComplete(order_id=order_id, occur_time=stamp).SerializeToString(),
+                 events.msg_id(subject, order_id)) for order_id in ids[start : start + size]]
+               for start in range(0, count, size)]  # fmt: skip
     started = now()
     try:
-        await asyncio.wait_for(asyncio.gather(*(one(i) for i in ids)), timeout)
+        for batch in batches:
+            results = await asyncio.wait_for(publish_batch(bus.js, subject, batch), timeout)
+            if failed := [r for r in results if r is not None]:
+                raise RuntimeError(f"{len(failed)} publishes failed: {failed[0]}")
     finally:
         elapsed = now() - started
         await bus.close()
@@ -788,7 +855,7 @@ OPS: dict[str, Callable[..., Coroutine[Any, Any, dict[str, Any]]]] = {
     "ws_fanout_raw": ws_fanout_raw,
     "ws_spread": ws_spread,
     "hub_spread": hub_spread,
-    "expiration": expiration,
+    "service_timers": service_timers,
     "raw_publish": raw_publish,
     "redis_zset": redis_zset,
 }
