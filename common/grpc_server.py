@@ -13,9 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from common import tracing
+from common import metrics, tracing
 from common.grpc_edge import EdgeInterceptor
-from common.metrics import RpcMetricsInterceptor
 from common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ class GrpcServer:
     ) -> None:
         self._server = grpc.aio.server(
             # Outermost first: the trace span and the metrics see the final status the edge sets.
-            interceptors=[tracing.server_interceptor(), RpcMetricsInterceptor(), EdgeInterceptor(verifier)],
+            interceptors=[*tracing.server_interceptors(), *metrics.server_interceptors(), EdgeInterceptor(verifier)],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
         )
         register(self._server)
