@@ -13,9 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from common import tracing
+from common import metrics, tracing
 from common.grpc_edge import EdgeInterceptor
-from common.metrics import RpcMetricsInterceptor
 from common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -23,10 +22,23 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+def keepalive_policy(min_ping_interval_seconds: float) -> list[tuple[str, int]]:
+    """Which keepalive pings a server accepts (gRPC core's doc/keepalive.md). Clients (the gateway) ping idle
+    connections to find dead ones, also with no call in flight (its health-check stream is always open). gRPC's
+    defaults take a ping less than 5 minutes after the last as a strike and answer the third with GOAWAY
+    "too_many_pings", failing every call in flight: here a ping is fine once `min_ping_interval_seconds` passed."""
+    return [
+        ("grpc.keepalive_permit_without_calls", 1),
+        # GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS is this string ("min_recv_..." is silently ignored)
+        ("grpc.http2.min_ping_interval_without_data_ms", round(min_ping_interval_seconds * 1000)),
+    ]
+
+
 class GrpcServer:
     """One grpc.aio server. `start()` binds (port 0 picks a free port); `stop()` drains gracefully.
 
-    `register(server)` adds the servicers; `service_names` are their full names, for health and reflection.
+    `register(server)` adds the servicers; `service_names` are their full names, for health and reflection. Clients
+    may ping an idle connection every `min_ping_interval_seconds` (`keepalive_policy`).
     """
 
     def __init__(
@@ -36,11 +48,16 @@ class GrpcServer:
         verifier: TokenVerifier,
         host: str,
         port: int,
+        min_ping_interval_seconds: float = 10.0,
     ) -> None:
         self._server = grpc.aio.server(
             # Outermost first: the trace span and the metrics see the final status the edge sets.
-            interceptors=[tracing.server_interceptor(), RpcMetricsInterceptor(), EdgeInterceptor(verifier)],
-            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+            interceptors=[*tracing.server_interceptors(), *metrics.server_interceptors(), EdgeInterceptor(verifier)],
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+                *keepalive_policy(min_ping_interval_seconds),
+            ],
         )
         register(self._server)
         self._health = HealthServicer()

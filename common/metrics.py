@@ -4,6 +4,10 @@ The metrics are defined here, once, and the code they measure updates them throu
 server interceptor below, the bus consumer, the outbox relay, the gateway's schema extension, the expiration
 scheduler, the Stripe client). Values that must be asked for (consumer lag, outbox backlog, pending timers) are
 sampled by one `Sampler` task per process. docs/OPERATIONS.md says which series matter and what to alert on.
+
+A process started without METRICS_PORT (`configure(None, ...)`) has no endpoint to be scraped from, so it installs no
+RPC interceptor and the gateway no per-operation hooks (`enabled()`): no cost for what nobody can read. The few
+counters updated inline elsewhere (bus, outbox) still count; they cost a dictionary lookup each.
 """
 
 from __future__ import annotations
@@ -125,6 +129,22 @@ STRIPE_CALLS = Counter(
 STRIPE_SECONDS = Histogram("ticketstore_stripe_call_seconds", "Stripe API call latency", ["call"], registry=REGISTRY)
 
 
+_enabled = True  # in-process tests count (they read REGISTRY); a process without METRICS_PORT does not
+
+
+def enabled() -> bool:
+    """Whether this process installs its metrics hooks (the RPC interceptor, the gateway's operation counts)."""
+    return _enabled
+
+
+def configure(port: int | None, host: str) -> int | None:
+    """This process's metrics, once before its app is built (common.service.run): served on host:port (0: a free
+    port), or with no port the metrics hooks turned off. Returns the port, or None."""
+    global _enabled  # noqa: PLW0603 (one switch per process, set once at start-up)
+    _enabled = port is not None
+    return serve(port, host)
+
+
 def serve(port: int | None, host: str) -> int | None:
     """Serve /metrics on host:port in a thread (None: off; 0: a free port). Returns the port, or None."""
     if port is None:
@@ -138,6 +158,11 @@ def serve(port: int | None, host: str) -> int | None:
 # --- gRPC ---
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+def server_interceptors() -> list[grpc.aio.ServerInterceptor[Any, Any]]:
+    """The RPC metrics interceptor, or none when metrics are off."""
+    return [RpcMetricsInterceptor()] if _enabled else []
 
 
 class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]

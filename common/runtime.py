@@ -92,7 +92,12 @@ class Runtime:
 
     def serve(self, register: Callable[[grpc.aio.Server], None], service_names: Sequence[str]) -> None:
         self._server = GrpcServer(
-            register, service_names, self.verifier, self.settings.grpc_host, self.settings.grpc_port
+            register,
+            service_names,
+            self.verifier,
+            self.settings.grpc_host,
+            self.settings.grpc_port,
+            min_ping_interval_seconds=self.settings.grpc_min_ping_interval_seconds,
         )
 
     def listen(self, handlers: Handlers, retry: RetryPolicy | None = None) -> None:

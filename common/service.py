@@ -28,6 +28,7 @@ def run(name: str, settings: S, make_app: Callable[[S], ServiceApp]) -> None:
     """`python -m <name>`: build the app from settings, start it, stop it gracefully on SIGTERM/SIGINT."""
     logs.configure(settings.log_level, name, json_lines=settings.json_logs)
     tracing.configure(name)
+    metrics.configure(settings.metrics_port, settings.metrics_host)  # before the app: it decides what is installed
 
     async def main() -> None:
         try:
@@ -35,7 +36,6 @@ def run(name: str, settings: S, make_app: Callable[[S], ServiceApp]) -> None:
         except ConfigurationError as error:
             log.error("%s cannot start: %s", name, error)
             raise SystemExit(2) from None
-        metrics.serve(settings.metrics_port, settings.metrics_host)
         await app.start()
         await wait_for_stop_signal()
         log.info("%s: stopping", name)

@@ -48,6 +48,10 @@ class ServiceSettings(ProcessSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 0
     grace_seconds: float = Field(default=10.0, ge=0)
+    # The most often a client may ping an idle connection (gRPC keepalive). The gateway pings every
+    # GRPC_KEEPALIVE_SECONDS (30 s); a server that takes pings as too frequent answers GOAWAY "too many pings", which
+    # fails the calls in flight on that connection. Keep it well below the clients' keepalive time.
+    grpc_min_ping_interval_seconds: float = Field(default=10.0, gt=0)
     nats_stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a 3-node JetStream cluster
     jwt_public_key_file: Path | None = None
 

@@ -6,6 +6,10 @@ exported over OTLP/gRPC in batches (the standard OTEL_* variables tune the expor
 nothing is recorded or exported (sampler off), but trace ids are still made and passed on, so the log lines of one
 request carry the same trace id in every process. A process that never calls `configure` (in-process tests) uses
 OpenTelemetry's no-op default.
+
+OTEL_SDK_DISABLED=true (OpenTelemetry's own switch) removes tracing altogether: no interceptors on the gRPC servers
+and channels, no span per operation or message, no trace context sent on, no trace ids in the logs. For operators
+who want zero cost, and for measuring what tracing costs (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 CONTEXT_HEADERS = ("traceparent", "tracestate")  # W3C trace context
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 TRACER = trace.get_tracer("ticketstore")  # a proxy: it uses whatever provider `configure` installs later
 _OURS = filters.service_prefix("ticketstore.")  # health checks and reflection are not traced
+
+
+def enabled() -> bool:
+    """False when OTEL_SDK_DISABLED=true: nothing of tracing is installed or run."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
 
 
 def exporting() -> bool:
@@ -54,19 +63,23 @@ def shutdown() -> None:
         provider.shutdown()
 
 
-def server_interceptor() -> Any:
-    """The grpc.aio server interceptor of opentelemetry-instrumentation-grpc (a span per call of our services)."""
-    return aio_server_interceptor(filter_=_OURS)  # type: ignore[no-untyped-call]
+def server_interceptors() -> list[Any]:
+    """The grpc.aio server interceptor of opentelemetry-instrumentation-grpc (a span per call of our services), or
+    none when tracing is disabled."""
+    return [aio_server_interceptor(filter_=_OURS)] if enabled() else []  # type: ignore[no-untyped-call]
 
 
 def client_interceptors() -> list[Any]:
-    """The grpc.aio client interceptors of opentelemetry-instrumentation-grpc (a span per call, context sent)."""
-    return list(aio_client_interceptors(filter_=_OURS))  # type: ignore[no-untyped-call]
+    """The grpc.aio client interceptors of opentelemetry-instrumentation-grpc (a span per call, context sent), or
+    none when tracing is disabled."""
+    return list(aio_client_interceptors(filter_=_OURS)) if enabled() else []  # type: ignore[no-untyped-call]
 
 
 def carrier() -> dict[str, str]:
-    """The current trace context as headers (`traceparent`...); empty outside any span."""
+    """The current trace context as headers (`traceparent`...); empty outside any span or when disabled."""
     headers: dict[str, str] = {}
+    if not enabled():
+        return headers
     propagate.inject(headers)
     return headers
 
@@ -80,6 +93,9 @@ def trace_id() -> str:
 @contextlib.contextmanager
 def publish_span(subject: str, headers: Mapping[str, str] | None) -> Iterator[Span]:
     """The span of one outbox publish, continuing the trace stored with the event (`headers`)."""
+    if not enabled():
+        yield INVALID_SPAN
+        return
     parent = propagate.extract(dict(headers or {}))
     with TRACER.start_as_current_span(f"{subject} publish", context=parent, kind=SpanKind.PRODUCER,
                                       attributes=_messaging(subject)) as span:  # fmt: skip
@@ -89,6 +105,9 @@ def publish_span(subject: str, headers: Mapping[str, str] | None) -> Iterator[Sp
 @contextlib.contextmanager
 def consume_span(subject: str, headers: Mapping[str, str] | None, consumer: str, attempt: int) -> Iterator[Span]:
     """The span of one delivery to a consumer, a child of the publish that sent it."""
+    if not enabled():
+        yield INVALID_SPAN
+        return
     parent = propagate.extract(dict(headers or {}))
     attributes = {
         **_messaging(subject),

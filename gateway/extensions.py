@@ -106,9 +106,10 @@ class Observe(SchemaExtension):
         name, kind = operation_label(context.operation_name), self._operation_type()
         result = context.result
         code = outcome_code((result.errors if result is not None else None) or context.pre_execution_errors or [])
-        metrics.GRAPHQL_OPERATIONS.labels(name, kind, code).inc()
-        if kind != OperationType.SUBSCRIPTION.value:  # a subscription's "latency" is its lifetime
-            metrics.GRAPHQL_SECONDS.labels(name, kind).observe(seconds)
+        if metrics.enabled():
+            metrics.GRAPHQL_OPERATIONS.labels(name, kind, code).inc()
+            if kind != OperationType.SUBSCRIPTION.value:  # a subscription's "latency" is its lifetime
+                metrics.GRAPHQL_SECONDS.labels(name, kind).observe(seconds)
         self._span.update_name(f"{kind} {name}")
         self._span.set_attributes({"graphql.operation.name": name, "graphql.operation.type": kind,
                                    "graphql.outcome": code})  # fmt: skip

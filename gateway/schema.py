@@ -15,6 +15,7 @@ from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, ParserC
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
+from common import metrics, tracing
 from common.errors import Unauthenticated
 from common.timestamps import from_timestamp
 from common.tokens import Caller
@@ -317,7 +318,7 @@ def build_schema(settings: GatewaySettings) -> GatewaySchema:
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             MaskInternalErrors,
-            Observe,
+            *([Observe] if metrics.enabled() or tracing.enabled() else []),  # none: no per-operation hooks at all
         ],
     )
 
