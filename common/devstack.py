@@ -37,7 +37,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from common import firstrun
 from common.settings import DEV_DIR
 from common.testing import servers
-from common.testing.servers import RunningServer, die_with_parent
+from common.testing.servers import RunningServer, dying_with_parent
 
 SERVICES = ["auth_svc", "tickets_svc", "orders_svc", "payments_svc", "expiration_svc"]
 MAX_QUICK_CRASHES = 5
@@ -101,9 +101,9 @@ class Child:
         # Its own session, so a Ctrl-C in the terminal reaches only us and we stop the children in order; and it
         # dies with us, so a `make dev` killed outright leaves nothing behind.
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=die_with_parent(os.getpid()))  # noqa: PLW1509  # fmt: skip
+            self.process = subprocess.Popen(dying_with_parent(self.argv), env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)  # fmt: skip
         self.started_at = time.monotonic()
 
     def stop(self, timeout: float = 15) -> None:

@@ -9,7 +9,6 @@ test fixtures (free ports, temporary directories), so both run exactly what prod
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -17,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,23 +27,18 @@ class ServerStartError(RuntimeError):
     """A server process exited or did not open its port in time."""
 
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A `preexec_fn` that makes the child get SIGTERM when its parent dies, even by SIGKILL.
+def dying_with_parent(argv: Sequence[str]) -> list[str]:
+    """`argv` run so that the child gets SIGTERM when its parent dies, even by SIGKILL.
 
     Without it, the servers and services of a `make dev` (or a test run) that was killed outright keep running
-    and hold their ports. It calls only prctl (async-signal-safe), as preexec_fn requires.
+    and hold their ports. util-linux's `setpriv` sets the parent-death signal and then execs the command: a
+    `preexec_fn` would run Python (and every library's at-fork handler) in a child forked from a process full of
+    gRPC threads, which crashed it now and then with SIGSEGV before the exec.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def set_parent_death_signal() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return set_parent_death_signal
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:  # not Linux with util-linux: the children just outlive a killed parent
+        return list(argv)
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv]
 
 
 def free_port() -> int:
@@ -130,12 +124,11 @@ def _launch(
     log_path = data_dir / f"{name}.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
-        argv,
+        dying_with_parent(argv),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=die_with_parent(os.getpid()),  # noqa: PLW1509 (it calls prctl only)
     )
     log.close()
     server = RunningServer(name, port, url, data_dir, process, log_path, cleanup_dir)
