@@ -7,7 +7,9 @@ comma-separated list of IPv4 `host:port` works too (`127.0.0.1:50052,127.0.0.1:5
 
 `Backends.call(...)` is the one way resolvers reach a service: it forwards the caller's session token as
 `authorization: Bearer <token>` metadata, applies a deadline, and turns a failed call into an `ApiError`.
-Every call made on the channels is counted per method (`Backends.calls`), which the tests use to prove batching.
+Every call is counted per method (`Backends.calls`), which the tests use to prove batching, and carries the trace
+context (common.tracing.call_metadata). The channels have no interceptors unless spans are exported: in grpc.aio
+every interceptor puts each call through a slower intercepted-call path (measured in docs/OPERATIONS.md).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -36,29 +38,6 @@ log = logging.getLogger(__name__)
 R = TypeVar("R", bound=Message)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 MAX_TOKEN_LENGTH = 4_096  # our tokens are about 400 characters
-
-
-if TYPE_CHECKING:
-    _UnaryInterceptor = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
-else:  # not subscriptable at run time
-    _UnaryInterceptor = grpc.aio.UnaryUnaryClientInterceptor
-
-
-class CountingInterceptor(_UnaryInterceptor):
-    """Counts the unary calls made on a channel, by full method name."""
-
-    def __init__(self, counter: Counter[str]) -> None:
-        self._counter = counter
-
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        method = client_call_details.method
-        self._counter[method.decode() if isinstance(method, bytes) else str(method)] += 1
-        return await continuation(client_call_details, request)
 
 
 # round_robin: one subchannel per resolved address, calls spread over the READY ones; client health checking takes a
@@ -112,8 +91,7 @@ class Backends:
             "orders": settings.orders_grpc_target,
             "payments": settings.payments_grpc_target,
         }
-        # grpc-stubs types interceptors as "cast me". The tracing ones send the trace context with every call.
-        interceptors: Any = [CountingInterceptor(self.calls), *tracing.client_interceptors()]
+        interceptors: Any = tracing.client_interceptors() or None  # grpc-stubs types interceptors as "cast me"
         self.backends = {
             name: Backend(
                 name,
@@ -141,16 +119,20 @@ class Backends:
         """`rpc(request)` as the caller whose session `token` is; failures become `ApiError`s."""
         if token and len(token) > MAX_TOKEN_LENGTH:  # gRPC would refuse metadata this large (an INTERNAL error)
             raise ApiError(Code.UNAUTHENTICATED, "invalid session token")
-        metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        method = _method_name(rpc)
+        self.calls[method] += 1
+        metadata = tracing.call_metadata()
+        if token:
+            metadata = (("authorization", f"Bearer {token}"), *metadata)
         try:
             # wait_for_ready: a backend that is restarting gets the whole deadline to come back, not one failed try
             return await rpc(request, metadata=metadata, timeout=self._timeout, wait_for_ready=True)
         except grpc.aio.AioRpcError as error:
-            raise from_rpc_error(error, _method_name(rpc), renames) from None
+            raise from_rpc_error(error, method, renames) from None
         except ApiError:
             raise
         except Exception:  # e.g. a serialization bug: masked for the client, logged in full here
-            log.exception("calling %s failed", _method_name(rpc))
+            log.exception("calling %s failed", method)
             raise ApiError.internal() from None
 
     async def health(self) -> dict[str, str]:

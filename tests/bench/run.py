@@ -159,7 +159,7 @@ class Bench:
                     f"import os, runpy, sys; os.chdir({str(tree)!r}); sys.path.insert(0, {str(tree)!r}); "
                     f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]  # fmt: skip
         if name in self.profile:
-            argv[1:1] = ["-m", "cProfile", "-o", str(self.profile_dir / f"{name}.prof")]
+            argv[1:1] = ["-m", "cProfile", "-o", str(profile_path(self.profile_dir, name))]
         return self.start_argv(name, argv, {**self.stack.service_env(), **env})
 
     def start_argv(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
@@ -529,7 +529,18 @@ def git_commit() -> str:
 
 
 TIMERS_SERVICE, TIMERS_BEFORE = "timers-expiration_svc", "timers-before"  # scenario 4's expiration_svc
-EXTRA_PROCESSES = ("bare-strawberry", "live-gateway", TIMERS_SERVICE)  # --profile-able (ours only)
+def profile_path(out_dir: Path, name: str) -> Path:
+    """`out_dir/<name>.prof`, or `<name>.2.prof`... when the process starts again (a scenario restarting it, such as
+    overhead's modes, keeps every run's profile)."""
+    stem = name.replace(" ", "-")
+    path, n = out_dir / f"{stem}.prof", 1
+    while path.exists():
+        n += 1
+        path = out_dir / f"{stem}.{n}.prof"
+    return path
+
+
+EXTRA_PROCESSES = ("bare-strawberry", "live-gateway", TIMERS_SERVICE, overhead.UNCACHED)  # --profile-able (ours only)
 SCENARIOS = ("memory", "reads", "purchase", "live", "expiration")
 OPT_IN = ("overhead",)  # tests/bench/overhead.py: restarts the stack, so only when asked for
 
@@ -559,8 +570,10 @@ async def run(
     facts = machine_facts()
     started = time.monotonic()
     say(f"stack data in {data_dir}")
-    # Buyers are few and their orders stay unpaid: the hoarding limit (5 per buyer) would refuse the purchases.
-    stack = start_stack(data_dir, order_window=3600, extra_env={"MAX_ACTIVE_ORDERS_PER_BUYER": "1000000"})
+    # Buyers are few and their orders stay unpaid: the hoarding limit (5 per buyer) and the createOrder rate limit
+    # (30 a minute per buyer) would refuse the purchases. The limiter still runs on every createOrder.
+    abuse_limits_off = {"MAX_ACTIVE_ORDERS_PER_BUYER": "1000000", "CREATE_ORDERS_PER_USER": "1000000/minute"}
+    stack = start_stack(data_dir, order_window=3600, extra_env=abuse_limits_off)
     worker: Worker | None = None
     clients: list[Client] = []
     bench: Bench | None = None
@@ -647,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "make bench" if os.environ.get("MAKELEVEL") else " ".join(["python -m tests.bench", *sys.argv[1:]])
     profile = [name.strip() for name in args.profile.split(",") if name.strip()]
     if profile:
-        args.profile_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(args.profile_dir, ignore_errors=True)  # this run's profiles only (see profile_path)
+        args.profile_dir.mkdir(parents=True)
     if unknown := set(profile) - set(SERVICES) - set(EXTRA_PROCESSES):
         parser.error(f"cannot profile {', '.join(sorted(unknown))}: choose among "
                      f"{', '.join([*SERVICES, *EXTRA_PROCESSES])}")  # fmt: skip

@@ -1,0 +1,72 @@
+"""The gateway's backend calls carry the trace context without client interceptors when no span is exported
+(common.tracing.call_metadata): the trace id of a request still reaches every service's logs and events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+from common.grpc_server import GrpcServer
+from common.testing.plugin import JwtKeys
+from gateway.clients import Backends
+from gateway.settings import GatewaySettings
+from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+
+GET_TICKET = "/ticketstore.tickets.v1.TicketsService/GetTicket"
+TRACER = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")  # as deployed without an exporter
+
+
+class Tickets(tickets_pb2_grpc.TicketsServiceServicer):
+    """Records the metadata of every call it serves."""
+
+    def __init__(self) -> None:
+        self.metadata: list[dict[str, str]] = []
+
+    async def GetTicket(self, request: tickets_pb2.GetTicketRequest, context: Any) -> tickets_pb2.GetTicketResponse:
+        self.metadata.append({key: str(value) for key, value in context.invocation_metadata()})
+        return tickets_pb2.GetTicketResponse(ticket=tickets_pb2.Ticket(id=request.id))
+
+
+@pytest.fixture
+async def tickets(jwt_keys: JwtKeys, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Tickets, Backends]]:
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    servicer = Tickets()
+    server = GrpcServer(lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, s),  # type: ignore[abstract]
+                        ["ticketstore.tickets.v1.TicketsService"], jwt_keys.verifier, "127.0.0.1", 0)  # fmt: skip
+    await server.start()
+    backends = Backends(GatewaySettings(tickets_grpc_target=server.target))
+    yield servicer, backends
+    await backends.close()
+    await server.stop(0)
+
+
+async def test_a_call_sends_the_trace_context_and_is_counted(
+    tickets: tuple[Tickets, Backends], jwt_keys: JwtKeys
+) -> None:
+    servicer, backends = tickets
+    token = jwt_keys.issuer.issue("u1", "u1@example.com").token
+    with TRACER.start_as_current_span("graphql operation") as span:
+        trace_id = format(span.get_span_context().trace_id, "032x")
+        await backends.call(backends.tickets.GetTicket, tickets_pb2.GetTicketRequest(id="t1"), token)
+    await backends.call(backends.tickets.GetTicket, tickets_pb2.GetTicketRequest(id="t2"), None)
+    inside, outside = servicer.metadata
+    assert inside["traceparent"].split("-")[1] == trace_id
+    assert inside["authorization"] == f"Bearer {token}"
+    assert "traceparent" not in outside  # no trace: nothing made up
+    assert backends.calls[GET_TICKET] == 2
+
+
+async def test_with_tracing_disabled_no_trace_context_is_sent(
+    tickets: tuple[Tickets, Backends], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    servicer, backends = tickets
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    with TRACER.start_as_current_span("graphql operation"):
+        await backends.call(backends.tickets.GetTicket, tickets_pb2.GetTicketRequest(id="t1"), None)
+    assert len(servicer.metadata) == 1
+    assert "traceparent" not in servicer.metadata[0]
