@@ -529,6 +529,8 @@ def git_commit() -> str:
 
 
 TIMERS_SERVICE, TIMERS_BEFORE = "timers-expiration_svc", "timers-before"  # scenario 4's expiration_svc
+
+
 def profile_path(out_dir: Path, name: str) -> Path:
     """`out_dir/<name>.prof`, or `<name>.2.prof`... when the process starts again (a scenario restarting it, such as
     overhead's modes, keeps every run's profile)."""
