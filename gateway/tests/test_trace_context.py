@@ -35,8 +35,8 @@ class Tickets(tickets_pb2_grpc.TicketsServiceServicer):
 async def tickets(jwt_keys: JwtKeys, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Tickets, Backends]]:
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-    servicer = Tickets()
-    server = GrpcServer(lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, s),  # type: ignore[abstract]
+    servicer = Tickets()  # type: ignore[abstract]
+    server = GrpcServer(lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, s),
                         ["ticketstore.tickets.v1.TicketsService"], jwt_keys.verifier, "127.0.0.1", 0)  # fmt: skip
     await server.start()
     backends = Backends(GatewaySettings(tickets_grpc_target=server.target))
