@@ -184,9 +184,15 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-ar
         )
 
 
-def _timed(inner: Behavior, service: str, method: str) -> Behavior:
+@functools.cache  # bounded: only methods that have a handler get here
+def _rpc_series(service: str, method: str) -> tuple[dict[grpc.StatusCode, Any], Any]:
+    """A method's series, looked up once: `labels()` takes a lock and builds a key, 17 codes of it per call."""
     handled = {code: GRPC_HANDLED.labels(service, method, code.name) for code in grpc.StatusCode}
-    seconds = GRPC_SECONDS.labels(service, method)
+    return handled, GRPC_SECONDS.labels(service, method)
+
+
+def _timed(inner: Behavior, service: str, method: str) -> Behavior:
+    handled, seconds = _rpc_series(service, method)
 
     async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         started = time.perf_counter()
