@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from common import tracing
 from common.errors import (
     AlreadyExists,
     Conflict,
@@ -126,27 +127,35 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         verifier = self._verifier
 
         async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            metadata = context.invocation_metadata()
             caller: Caller | None = None
             try:
-                token = _token_of(context.invocation_metadata())
+                token = _token_of(metadata)
                 if token is not None:
                     caller = verifier.verify(token)
             except Unauthenticated as error:
                 await abort_with(context, error)
             reset = _caller.set(caller)
             try:
-                return await inner(request, context)
-            except TicketStoreError as error:
-                await abort_with(context, error)
-            except grpc.aio.AbortError:
-                raise
-            except Exception:
-                log.exception("unhandled error in %s", method)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                with tracing.continued(metadata):  # its log lines and the events it writes keep the trace id
+                    return await _served(inner, request, context, method)
             finally:
                 _caller.reset(reset)
 
         return behavior
+
+
+async def _served(inner: Behavior, request: Any, context: grpc.aio.ServicerContext[Any, Any], method: str) -> Any:
+    """`inner(request, context)`, its domain errors sent as their status and anything else masked as INTERNAL."""
+    try:
+        return await inner(request, context)
+    except TicketStoreError as error:
+        await abort_with(context, error)
+    except grpc.aio.AbortError:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s", method)
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
 def _token_of(metadata: Any) -> str | None:

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
 from opentelemetry.sdk.resources import Resource
@@ -64,9 +65,29 @@ def shutdown() -> None:
 
 
 def server_interceptors() -> list[Any]:
-    """The grpc.aio server interceptor of opentelemetry-instrumentation-grpc (a span per call of our services), or
-    none when tracing is disabled."""
-    return [aio_server_interceptor(filter_=_OURS)] if enabled() else []  # type: ignore[no-untyped-call]
+    """The grpc.aio server interceptor of opentelemetry-instrumentation-grpc (a span per call of our services) when
+    spans are exported; otherwise none, and `continued()` makes the caller's trace current instead."""
+    if not (enabled() and exporting()):
+        return []
+    return [aio_server_interceptor(filter_=_OURS)]  # type: ignore[no-untyped-call]
+
+
+@contextlib.contextmanager
+def continued(metadata: Any) -> Iterator[None]:
+    """The caller's trace (the `traceparent` in a call's metadata) as the current context while a call is served,
+    where no server interceptor does it (not exporting): log lines and the events the call writes keep its id."""
+    if not enabled() or exporting():
+        yield
+        return
+    incoming = {key: value for key, value in metadata or () if key in CONTEXT_HEADERS and isinstance(value, str)}
+    if not incoming:
+        yield
+        return
+    token = otel_context.attach(propagate.extract(incoming))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def client_interceptors() -> list[Any]:

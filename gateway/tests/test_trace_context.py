@@ -1,5 +1,6 @@
-"""The gateway's backend calls carry the trace context without client interceptors when no span is exported
-(common.tracing.call_metadata): the trace id of a request still reaches every service's logs and events."""
+"""Without an exporter, calls carry the trace context with no interceptor on either side: the gateway sends it
+(common.tracing.call_metadata) and the service's edge makes it current (common.tracing.continued), so the trace id
+of a request still reaches every service's logs and the events it writes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
+from common import tracing
 from common.grpc_server import GrpcServer
 from common.testing.plugin import JwtKeys
 from gateway.clients import Backends
@@ -21,13 +23,15 @@ TRACER = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")  # as deployed wi
 
 
 class Tickets(tickets_pb2_grpc.TicketsServiceServicer):
-    """Records the metadata of every call it serves."""
+    """Records the metadata of every call it serves, and the trace id current while serving it."""
 
     def __init__(self) -> None:
         self.metadata: list[dict[str, str]] = []
+        self.trace_ids: list[str] = []
 
     async def GetTicket(self, request: tickets_pb2.GetTicketRequest, context: Any) -> tickets_pb2.GetTicketResponse:
         self.metadata.append({key: str(value) for key, value in context.invocation_metadata()})
+        self.trace_ids.append(tracing.trace_id())
         return tickets_pb2.GetTicketResponse(ticket=tickets_pb2.Ticket(id=request.id))
 
 
@@ -58,6 +62,7 @@ async def test_a_call_sends_the_trace_context_and_is_counted(
     assert inside["traceparent"].split("-")[1] == trace_id
     assert inside["authorization"] == f"Bearer {token}"
     assert "traceparent" not in outside  # no trace: nothing made up
+    assert servicer.trace_ids == [trace_id, ""]
     assert backends.calls[GET_TICKET] == 2
 
 
