@@ -1,8 +1,14 @@
 """Order rules, free of I/O: who may order a ticket, and which state changes an order allows.
 
-    CREATED ──cancel / expiry──▶ CANCELLED
-       └──────payment─────────▶ COMPLETE
+    CREATED ──cancel / expiry / reserved at another price──▶ CANCELLED
+       └──────payment, once its ticket is reserved for it──────▶ COMPLETE
 Each change adds exactly 1 to the order's version. CREATED and COMPLETE orders hold their ticket.
+
+The price charged is the one the order recorded from our copy of the ticket. The seller may change the price at the
+tickets service after our copy priced the order and before the tickets service reserved the ticket for it; the
+reservation (a ticket version naming the order) carries the price it reserved at, so an order whose recorded price
+differs is cancelled rather than charged a stale price, and a payment completes an order only once that
+reservation confirmed its price.
 """
 
 from __future__ import annotations
@@ -147,6 +153,35 @@ def completed(order: Order, now: dt.datetime) -> Order:
     return dataclasses.replace(
         order, status=OrderStatus.COMPLETE, version=order.version + 1, updated_at=truncate_to_millis(now)
     )
+
+
+def reserved_at_other_price(order: Order, ticket: TicketCopy) -> bool:
+    """`ticket` (a version of our copy) reserves it for `order`, still unpaid, at a price the order did not record."""
+    return (
+        order.status is OrderStatus.CREATED and _reserved_for(order, ticket) and ticket.price_cents != order.price_cents
+    )
+
+
+class PaymentVerdict(enum.Enum):
+    COMPLETE = "complete"  # the order is paid: CREATED -> COMPLETE
+    CANCEL = "cancel"  # its ticket was reserved at another price: CREATED -> CANCELLED (payments refunds)
+    WAIT = "wait"  # the reservation has not reached our copy yet: redeliver the payment later
+    IGNORE = "ignore"  # not CREATED any more (a cancelled order's charge is refunded by payments)
+
+
+def payment_verdict(order: Order, ticket: TicketCopy | None) -> PaymentVerdict:
+    """What a successful payment does to `order`, given our copy of its ticket."""
+    if not completes(order):
+        return PaymentVerdict.IGNORE
+    if ticket is None or not _reserved_for(order, ticket):
+        return PaymentVerdict.WAIT
+    if reserved_at_other_price(order, ticket):
+        return PaymentVerdict.CANCEL
+    return PaymentVerdict.COMPLETE
+
+
+def _reserved_for(order: Order, ticket: TicketCopy) -> bool:
+    return ticket.id == order.ticket_id and ticket.status is TicketStatus.RESERVED and ticket.order_id == order.id
 
 
 def page_size(requested: int) -> int:

@@ -8,7 +8,7 @@ from google.protobuf.message import Message
 
 from common import events
 from common.timestamps import to_timestamp
-from orders_svc.domain import Order, OrderStatus, TicketStatus
+from orders_svc.domain import Order, OrderStatus, TicketCopy, TicketStatus
 from ticketstore.events.v1 import orders_pb2 as order_events
 from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.orders.v1 import orders_pb2
@@ -80,3 +80,16 @@ def ticket_fields(message: ticket_events.TicketCreated | ticket_events.TicketUpd
         "status": _ticket_status(message.status),
         "order_id": order_id,
     }
+
+
+def ticket_copy(ticket_id: str, version: int, fields: dict[str, Any]) -> TicketCopy:
+    """The version `version` of a ticket that `fields` (from ticket_fields) describe."""
+    return TicketCopy(
+        id=ticket_id,
+        title=fields["title"],
+        price_cents=int(fields["price_cents"]),
+        seller_id=fields["seller_id"],
+        status=TicketStatus.parse(fields["status"]),
+        version=version,
+        order_id=fields["order_id"],
+    )

@@ -14,8 +14,8 @@ from common.errors import Conflict, NotFound
 from common.ids import new_id
 from common.replica import await_copy
 from common.retry import LostRace, retry_lost_races
-from orders_svc import domain
-from orders_svc.domain import Order, TicketStatus
+from orders_svc import domain, messages
+from orders_svc.domain import Order, PaymentVerdict, TicketCopy, TicketStatus
 from orders_svc.store import Created, OrderStore
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,34 @@ class Orders:
     # --- events ---
 
     async def ticket_changed(self, ticket_id: str, version: int, fields: dict[str, Any]) -> Outcome:
-        """Every change of a ticket (title, price, status, holder) is the next version of our copy."""
-        return await self._store.apply_ticket(ticket_id, version, fields)
+        """Every change of a ticket (title, price, status, holder) is the next version of our copy. A version that
+        reserves the ticket for one of our orders at a price the order did not record cancels that order (see
+        domain): checked for a duplicate too, in case we stopped between applying the version and cancelling."""
+        outcome = await self._store.apply_ticket(ticket_id, version, fields)
+        if outcome is not Outcome.EARLY:
+            ticket = messages.ticket_copy(ticket_id, version, fields)
+            if ticket.order_id:
+                await self._cancel_if_stale(ticket.order_id, ticket)
+        return outcome
+
+    async def _cancel_if_stale(self, order_id: str, ticket: TicketCopy) -> None:
+        """Cancel `order_id` if `ticket` reserved it at a price other than the one it recorded."""
+
+        async def attempt() -> None:
+            order = await self._store.get(order_id)
+            if order is None or not domain.reserved_at_other_price(order, ticket):
+                return
+            await self._store.transition(order, domain.cancelled(order, self._clock()))
+            log.warning(
+                "order %s cancelled: its ticket %s was reserved at %d cents, the order recorded %d (the seller "
+                "changed the price while the order was being made)",
+                order_id,
+                ticket.id,
+                ticket.price_cents,
+                order.price_cents,
+            )
+
+        return await retry_lost_races(attempt, attempts=MAX_ROUNDS, what=f"order {order_id}")
 
     async def expire(self, order_id: str) -> Outcome:
         """The payment window closed: cancel the order if it is still unpaid."""
@@ -127,19 +153,27 @@ class Orders:
         return cancelled
 
     async def complete(self, order_id: str) -> Outcome:
-        """A payment succeeded: CREATED -> COMPLETE."""
+        """A payment succeeded: CREATED -> COMPLETE, once our copy of the ticket shows it reserved for this order at
+        the order's price (see domain.payment_verdict)."""
         order = await self._store.get(order_id)
         if order is None:
             # Payments learn of orders from our committed events, so this should not happen. Money was taken:
             # keep redelivering, and let the bus dead-letter it where an operator sees it.
             log.error("payment for unknown order %s", order_id)
             return Outcome.EARLY
-        if not domain.completes(order):
+        verdict = domain.payment_verdict(order, await self._store.ticket(order.ticket_id))
+        if verdict is PaymentVerdict.IGNORE:
             if order.status is domain.OrderStatus.CANCELLED:
                 log.warning("payment for cancelled order %s: ignored (payments refunds it)", order_id)
             return Outcome.DUPLICATE
+        if verdict is PaymentVerdict.WAIT:
+            return Outcome.EARLY  # the reservation is on its way (or the order will expire and be refunded)
+        if verdict is PaymentVerdict.CANCEL:
+            log.warning("payment for order %s, reserved at another price: cancelled (payments refunds it)", order_id)
+        now = self._clock()
+        after = domain.completed(order, now) if verdict is PaymentVerdict.COMPLETE else domain.cancelled(order, now)
         try:
-            await self._store.transition(order, domain.completed(order, self._clock()))
+            await self._store.transition(order, after)
         except LostRace:
             return Outcome.DUPLICATE  # expired or paid meanwhile; a cancelled order is refunded by payments
         return Outcome.APPLIED

@@ -98,6 +98,29 @@ async def seed_ticket(
     return await replica_at(app, ticket_id, 0)
 
 
+async def reserve(
+    app: OrdersApp,
+    bus: EventBus,
+    ticket: TicketCopy,
+    order_id: str,
+    *,
+    version: int = 1,
+    price_cents: int | None = None,
+) -> TicketCopy:
+    """tickets_svc's answer to an order.created: version `version` of `ticket`, RESERVED for `order_id` (at the
+    ticket's price unless `price_cents` says the seller changed it first), applied by the app."""
+    await publish_ticket(
+        bus,
+        ticket.id,
+        ticket.seller_id,
+        version,
+        status=tickets_api.TICKET_STATUS_RESERVED,
+        price_cents=ticket.price_cents if price_cents is None else price_cents,
+        order_id=order_id,
+    )
+    return await replica_at(app, ticket.id, version)
+
+
 async def stream_events(bus: EventBus, stream: str = "ORDERS") -> list[tuple[str, Message]]:
     """Every message on `stream`, decoded, oldest first."""
     info = await bus.js.stream_info(stream)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -64,6 +65,25 @@ def test_cancel_expiry_and_payment_decisions() -> None:
         domain.wants_cancel(order(OrderStatus.COMPLETE))
     assert [domain.expires(order(s)) for s in OrderStatus] == [True, False, False]
     assert [domain.completes(order(s)) for s in OrderStatus] == [True, False, False]
+
+
+def test_a_payment_completes_only_an_order_reserved_at_its_price() -> None:
+    mine = "d" * 24
+    reserved = ticket(TicketStatus.RESERVED, mine)
+    repriced = dataclasses.replace(reserved, price_cents=2_000, version=5)
+    verdict = domain.payment_verdict
+    assert verdict(order(), reserved) is domain.PaymentVerdict.COMPLETE
+    assert verdict(order(), repriced) is domain.PaymentVerdict.CANCEL
+    assert verdict(order(), ticket()) is domain.PaymentVerdict.WAIT  # the reservation is still on its way
+    assert verdict(order(), ticket(TicketStatus.RESERVED, "e" * 24)) is domain.PaymentVerdict.WAIT
+    assert verdict(order(), None) is domain.PaymentVerdict.WAIT
+    assert [verdict(order(s), reserved) for s in (OrderStatus.CANCELLED, OrderStatus.COMPLETE)] == [
+        domain.PaymentVerdict.IGNORE
+    ] * 2
+    assert domain.reserved_at_other_price(order(), repriced) is True
+    assert domain.reserved_at_other_price(order(), reserved) is False
+    assert domain.reserved_at_other_price(order(OrderStatus.COMPLETE), repriced) is False  # paid: never undone
+    assert domain.reserved_at_other_price(order(), dataclasses.replace(repriced, order_id="e" * 24)) is False
 
 
 def test_each_change_adds_one_to_the_version() -> None:

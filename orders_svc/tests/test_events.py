@@ -28,6 +28,7 @@ from orders_svc.tests.helpers import (
     published,
     reaches,
     replica_at,
+    reserve,
     seed_ticket,
     status_of,
     stream_events,
@@ -65,9 +66,15 @@ async def pay(events_bus: EventBus, order_id: str, payment_id: str | None = None
     )
 
 
+async def order_for(orders: Stub, buyer: User, ticket_id: str) -> orders_pb2.Order:
+    return (await orders.CreateOrder(orders_pb2.CreateOrderRequest(ticket_id=ticket_id), metadata=buyer.metadata)).order
+
+
 async def new_order(app: OrdersApp, orders: Stub, events_bus: EventBus, buyer: User) -> orders_pb2.Order:
+    """An order whose ticket tickets_svc has reserved for it (as it does for every order.created)."""
     ticket = await seed_ticket(app, events_bus)
     reply = await orders.CreateOrder(orders_pb2.CreateOrderRequest(ticket_id=ticket.id), metadata=buyer.metadata)
+    await reserve(app, events_bus, ticket, reply.order.id)
     return reply.order
 
 
@@ -117,6 +124,71 @@ async def test_reserved_status_and_holder_reach_the_replica(app: OrdersApp, even
     await publish_ticket(events_bus, ticket.id, ticket.seller_id, 2, status=tickets_api.TICKET_STATUS_AVAILABLE)
     copy = await replica_at(app, ticket.id, 2)
     assert (copy.status, copy.order_id) == (TicketStatus.AVAILABLE, "")
+
+
+# --- the price charged is the price the ticket was reserved at ---
+
+
+async def test_a_price_changed_before_the_reservation_cancels_the_order(
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
+) -> None:
+    buyer = user()
+    ticket = await seed_ticket(app, events_bus, price_cents=2_500)
+    order = await order_for(orders, buyer, ticket.id)
+    assert order.price_cents == 2_500
+    # The seller's new price reached tickets_svc before our order.created did; tickets_svc then reserved the ticket
+    # at that price: charging 2,500 would be stale.
+    await publish_ticket(events_bus, ticket.id, ticket.seller_id, 1, price_cents=4_000)
+    await reserve(app, events_bus, ticket, order.id, version=2, price_cents=4_000)
+    await reaches(app, order.id, OrderStatus.CANCELLED)
+    assert await status_of(app, order.id) == (OrderStatus.CANCELLED, 1)
+    assert await app.store.lock_holder(ticket.id) is None  # and its cancel lets tickets_svc release the ticket
+    stream = await published(app, events_bus, [order.id])
+    assert [subject for subject, _ in stream] == [events.ORDER_CREATED, events.ORDER_CANCELLED]
+    # A payment that was already under way does not complete it (payments refunds it on order.cancelled).
+    await pay(events_bus, order.id)
+    await consumed(events_bus, "PAYMENTS")
+    assert await status_of(app, order.id) == (OrderStatus.CANCELLED, 1)
+
+
+async def test_a_reservation_at_the_recorded_price_keeps_the_order(
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
+) -> None:
+    buyer = user()
+    ticket = await seed_ticket(app, events_bus, price_cents=2_500)
+    order = await order_for(orders, buyer, ticket.id)
+    await publish_ticket(events_bus, ticket.id, ticket.seller_id, 1, title="Renamed")  # not the price
+    await reserve(app, events_bus, ticket, order.id, version=2)
+    await consumed(events_bus, "TICKETS")
+    assert await status_of(app, order.id) == (OrderStatus.CREATED, 0)
+
+
+async def test_a_payment_before_the_reservation_waits_for_its_price(
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
+) -> None:
+    buyer = user()
+    cheap = await seed_ticket(app, events_bus, price_cents=2_500)
+    repriced = await seed_ticket(app, events_bus, price_cents=2_500)
+    paid = await order_for(orders, buyer, cheap.id)
+    stale = await order_for(orders, buyer, repriced.id)
+    await pay(events_bus, paid.id)
+    await pay(events_bus, stale.id)
+
+    async def redelivered() -> bool:
+        return (await events_bus.js.consumer_info("PAYMENTS", "orders_svc")).num_redelivered >= 2
+
+    await eventually(redelivered, "both payments to be put back until their reservations arrive")
+    assert [await status_of(app, o.id) for o in (paid, stale)] == [(OrderStatus.CREATED, 0)] * 2
+    await reserve(app, events_bus, cheap, paid.id)
+    await publish_ticket(events_bus, repriced.id, repriced.seller_id, 1, price_cents=9_900)
+    await reserve(app, events_bus, repriced, stale.id, version=2, price_cents=9_900)
+    await reaches(app, paid.id, OrderStatus.COMPLETE)
+    await reaches(app, stale.id, OrderStatus.CANCELLED)
+    await consumed(events_bus, "PAYMENTS")
+    assert [await status_of(app, o.id) for o in (paid, stale)] == [
+        (OrderStatus.COMPLETE, 1),
+        (OrderStatus.CANCELLED, 1),
+    ]
 
 
 # --- expiry ---

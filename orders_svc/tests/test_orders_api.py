@@ -17,7 +17,7 @@ from common.testing.grpc import error_reason, field_violations
 from common.testing.poll import eventually
 from common.timestamps import to_timestamp
 from orders_svc.app import OrdersApp
-from orders_svc.tests.helpers import User, publish_ticket, published, replica_at, seed_ticket
+from orders_svc.tests.helpers import User, publish_ticket, published, replica_at, reserve, seed_ticket
 from ticketstore.events.v1 import orders_pb2 as order_events
 from ticketstore.events.v1 import payments_pb2
 from ticketstore.orders.v1 import orders_pb2, orders_pb2_grpc
@@ -222,7 +222,9 @@ async def test_cancelling_a_complete_order_is_refused(
     app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
 ) -> None:
     buyer = user()
-    order = await create(orders, buyer, (await seed_ticket(app, events_bus)).id)
+    ticket = await seed_ticket(app, events_bus)
+    order = await create(orders, buyer, ticket.id)
+    await reserve(app, events_bus, ticket, order.id)
     paid = payments_pb2.PaymentCreated(payment_id=new_id(), order_id=order.id, stripe_id="pi_1", amount_cents=2_500)
     await events_bus.publish(events.PAYMENT_CREATED, paid, events.msg_id(events.PAYMENT_CREATED, paid.payment_id, 0))
 
