@@ -3,6 +3,7 @@ the depth limit."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator
@@ -20,12 +21,12 @@ from graphql import (
 )
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from common import metrics
-from common.tracing import TRACER
+from common.tracing import root_span
 from gateway.errors import INTERNAL_MESSAGE, ApiError, Code
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,12 @@ def log_errors(errors: list[GraphQLError]) -> None:
 
 class Observe(SchemaExtension):
     """Per operation: a trace span (the parent of the gRPC calls its resolvers make), and its count by name, type
-    and outcome code, and latency (ticketstore_graphql_operation*, common.metrics)."""
+    and outcome code, and latency (ticketstore_graphql_operation*, common.metrics). Kept cheap: it runs for every
+    operation, and without an exporter its span records nothing (common.tracing.root_span)."""
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        self._span = TRACER.start_span("graphql operation", kind=SpanKind.SERVER)
+        self._span = root_span("graphql operation")
         try:
             yield
         finally:
@@ -107,15 +109,24 @@ class Observe(SchemaExtension):
         result = context.result
         code = outcome_code((result.errors if result is not None else None) or context.pre_execution_errors or [])
         if metrics.enabled():
-            metrics.GRAPHQL_OPERATIONS.labels(name, kind, code).inc()
+            count, latency = _operation_series(name, kind, code)
+            count.inc()
             if kind != OperationType.SUBSCRIPTION.value:  # a subscription's "latency" is its lifetime
-                metrics.GRAPHQL_SECONDS.labels(name, kind).observe(seconds)
-        self._span.update_name(f"{kind} {name}")
-        self._span.set_attributes({"graphql.operation.name": name, "graphql.operation.type": kind,
-                                   "graphql.outcome": code})  # fmt: skip
-        if code == Code.INTERNAL.value:
-            self._span.set_status(Status(StatusCode.ERROR, code))
-        self._span.end()
+                latency.observe(seconds)
+        span = self._span
+        if span.is_recording():
+            span.update_name(f"{kind} {name}")
+            span.set_attributes({"graphql.operation.name": name, "graphql.operation.type": kind,
+                                 "graphql.outcome": code})  # fmt: skip
+            if code == Code.INTERNAL.value:
+                span.set_status(Status(StatusCode.ERROR, code))
+        span.end()
+
+
+@functools.lru_cache(maxsize=4 * MAX_OPERATION_NAMES)
+def _operation_series(name: str, kind: str, code: str) -> tuple[Any, Any]:
+    """An operation's series, looked up once (`labels()` takes a lock and builds a key on every call)."""
+    return metrics.GRAPHQL_OPERATIONS.labels(name, kind, code), metrics.GRAPHQL_SECONDS.labels(name, kind)
 
 
 def operation_label(name: str | None) -> str:

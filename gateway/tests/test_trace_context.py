@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import strawberry
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
@@ -15,6 +16,7 @@ from common import tracing
 from common.grpc_server import GrpcServer
 from common.testing.plugin import JwtKeys
 from gateway.clients import Backends
+from gateway.extensions import Observe
 from gateway.settings import GatewaySettings
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
@@ -75,3 +77,24 @@ async def test_with_tracing_disabled_no_trace_context_is_sent(
         await backends.call(backends.tickets.GetTicket, tickets_pb2.GetTicketRequest(id="t1"), None)
     assert len(servicer.metadata) == 1
     assert "traceparent" not in servicer.metadata[0]
+
+
+async def test_each_operation_is_a_new_trace_current_while_its_resolvers_run(
+    tickets: tuple[Tickets, Backends],
+) -> None:
+    servicer, backends = tickets
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        async def seen(self) -> str:
+            await backends.call(backends.tickets.GetTicket, tickets_pb2.GetTicketRequest(id="t1"), None)
+            return tracing.trace_id()
+
+    schema = strawberry.Schema(query=Query, extensions=[Observe])
+    answers = [await schema.execute("query Seen { seen }") for _ in range(2)]
+    ids = [answer.data["seen"] for answer in answers if answer.data]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert all(len(trace_id) == 32 and int(trace_id, 16) for trace_id in ids)
+    assert servicer.trace_ids == ids  # the backend served each call inside its operation's trace
+    assert tracing.trace_id() == ""  # and none is left current afterwards
