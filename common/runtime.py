@@ -118,7 +118,10 @@ class Runtime:
     async def start(self) -> None:
         self._started = True
         if self._use_bus:
-            self._bus = await EventBus.connect(self.settings.nats_url, self.name, self.settings.nats_stream_replicas)
+            user, password = self.settings.nats_credentials()
+            self._bus = await EventBus.connect(
+                self.settings.nats_url, self.name, self.settings.nats_stream_replicas, user=user, password=password
+            )
             await self.revocations.follow(self._bus.js)  # before serving: a signed-out token is never let through
             self.verifier.revoked = self.revocations
             if self._mongo is not None:

@@ -124,7 +124,7 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Ru
 
 @pytest_asyncio.fixture
 async def bus(nats_server: servers.RunningServer) -> AsyncIterator[EventBus]:
-    event_bus = await EventBus.connect(nats_server.url, "test")
+    event_bus = await EventBus.connect(nats_server.admin_url, "test")
     yield event_bus
     await event_bus.close()
 
