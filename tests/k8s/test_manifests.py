@@ -29,6 +29,8 @@ import pytest
 import yaml
 
 from common import natsauth
+from expiration_svc.settings import ExpirationSettings
+from gateway.settings import GatewaySettings
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
@@ -860,6 +862,35 @@ def test_nats_knows_every_user_from_its_secret(overlay: Overlay) -> None:
     variables = secret_env(server)
     for user in natsauth.NAMES:
         assert variables[natsauth.password_variable(user)] == (nats_secret_of(user), "password"), user
+
+
+REDIS_CLIENTS = {"expiration_svc": "expiration", "gateway": "gateway"}  # module -> its Redis ACL user
+
+
+def test_each_redis_client_is_its_own_acl_user(overlay: Overlay) -> None:
+    redis = next(p for p in overlay.pods if p.kind == "StatefulSet" and p.labels["app.kubernetes.io/name"] == "redis")
+    (server,) = redis.containers
+    command = server["command"]
+    users = {command[i + 1]: command[i + 2 : i + 8] for i, arg in enumerate(command) if arg == "--user"}
+    assert users["default"][:4] == ["on", "nopass", "-@all", "+ping"], "without a password: PING only"
+    for module, user in REDIS_CLIENTS.items():
+        pod = overlay.deployment_for(module)
+        assert pod is not None, module
+        (app,) = pod.containers
+        secrets = secret_env(app)
+        assert secrets["REDIS_PASSWORD"] == (f"redis-{user}", "password")
+        url = urlparse(effective_env(overlay, app)["REDIS_URL"])
+        assert (url.username, url.password) == (user, "$(REDIS_PASSWORD)"), "REDIS_URL carries its own password"
+        names = [e["name"] for e in app["env"]]
+        assert names.index("REDIS_PASSWORD") < names.index("REDIS_URL"), "$(REDIS_PASSWORD) is expanded only after it"
+        held = {n for kind, n, _, _ in references(pod) if kind == "Secret" and n.startswith("redis-")}
+        assert held == {f"redis-{user}"}, f"{pod.name} holds {sorted(held)}"
+        variable = f"REDIS_PASSWORD_{user.upper()}"
+        assert secret_env(server)[variable] == (f"redis-{user}", "password")
+        assert users[user][:2] == ["on", f">$({variable})"] and "-@dangerous" in users[user], user
+    # the keys each may touch are those its settings name (a changed prefix must change the ACL too)
+    assert "~{" + ExpirationSettings.model_fields["redis_prefix"].default + "}:*" in users["expiration"]
+    assert "~" + GatewaySettings.model_fields["rate_limit_key_prefix"].default + ":*" in users["gateway"]
 
 
 def test_no_secret_values_are_committed(overlay: Overlay) -> None:
