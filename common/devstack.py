@@ -205,6 +205,8 @@ class Stack:
             if name == "stripe":  # the emulator also serves a stand-in for Stripe.js, for the web client
                 self.env.setdefault("STRIPE_JS_URL", f"{server.url}/js.stripe.com/v3/")
             say(f"{name}: {server.url} (data in {self.data_dir / name})")
+            if name == "nats":
+                say(f"nats: one user per process; passwords in {self.data_dir / 'secrets'} (admin: the operator's)")
 
     def service_env(self) -> dict[str, str]:
         env = dict(self.env)
