@@ -15,7 +15,9 @@ from nats.errors import NoServersError
 
 from common import events, natsauth
 from common.bus import EventBus
+from common.runtime import Runtime
 from common.settings import ConfigurationError, ServiceSettings
+from common.testing.plugin import JwtKeys
 from common.testing.poll import eventually
 from common.testing.servers import RunningServer
 from ticketstore.events.v1 import payments_pb2
@@ -149,3 +151,9 @@ def test_prod_refuses_to_start_without_a_nats_password() -> None:
     assert "s3cret" not in repr(given)
     in_address = ServiceSettings(environment="prod", nats_url="nats://orders_svc:s3cret@nats:4222")
     assert in_address.nats_credentials() == (None, None)  # nats.connect takes them from the address
+
+
+def test_a_prod_service_without_its_nats_password_stops_before_starting(jwt_keys: JwtKeys) -> None:
+    settings = ServiceSettings(environment="prod", jwt_public_key_file=jwt_keys.public_key_file)
+    with pytest.raises(ConfigurationError, match="NATS_PASSWORD must be set"):
+        Runtime("orders_svc", settings)  # what `python -m orders_svc` builds first: it exits with that message
