@@ -183,6 +183,12 @@ def start_nats(
     return server
 
 
+def permission_violations(server: RunningServer) -> list[str]:
+    """The lines of a NATS server's log where it refused a client something its user may not do (common.natsauth)."""
+    text = server.log_path.read_text(errors="replace") if server.log_path.exists() else ""
+    return [line for line in text.splitlines() if "Publish Violation" in line or "Subscription Violation" in line]
+
+
 def start_redis(data_dir: Path, port: int | None = None, *, cleanup_dir: bool = False) -> RunningServer:
     port = port or free_port()
     argv = [

@@ -4,7 +4,7 @@ process may publish only what it produces, the gateway nothing at all, and nobod
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import nats
@@ -17,10 +17,20 @@ from common import events, natsauth
 from common.bus import EventBus
 from common.runtime import Runtime
 from common.settings import ConfigurationError, ServiceSettings
+from common.testing import servers
 from common.testing.plugin import JwtKeys
 from common.testing.poll import eventually
 from common.testing.servers import RunningServer
 from ticketstore.events.v1 import payments_pb2
+
+
+@pytest.fixture
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The plugin's server without its check: every test here makes the server refuse something on purpose."""
+    server = servers.start_nats(tmp_path_factory.mktemp("nats"), cleanup_dir=True)
+    yield server
+    server.stop()
+
 
 FORGED_PAYMENT = payments_pb2.PaymentCreated(
     order_id="6b0000000000000000000000", stripe_id="pi_forged"
