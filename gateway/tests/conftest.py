@@ -104,6 +104,8 @@ async def stack(
         for extra in result.extra:
             await extra.stop()
         await gateway.stop()
+        refused = servers.permission_violations(nats)  # every process here runs as its own NATS user
+        assert not refused, "NATS refused a process (common/natsauth.py too narrow?):\n" + "\n".join(refused[:10])
     finally:
         for app in reversed(list(services.values())):
             with contextlib.suppress(Exception):
