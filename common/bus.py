@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,7 +36,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from common import events, metrics, tracing
+from common import events, metrics, natsauth, tracing
 from common.errors import PermanentFailure
 from common.supervisor import Supervisor
 from common.versioning import Outcome as Outcome  # re-exported: handlers import it from here with Delivery
@@ -50,6 +50,7 @@ ORIGINAL_SUBJECT_HEADER = "Ts-Original-Subject"
 # JetStream API error codes when another process created the stream between our look-up and our create:
 # "stream name already in use" and "subjects overlap with an existing stream".
 CREATED_MEANWHILE = frozenset({10058, 10065})
+ALL_STREAMS = (*events.STREAMS, events.DEAD_LETTERS)
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,27 @@ class EventBus:
         self._stream_replicas = stream_replicas
 
     @classmethod
-    async def connect(cls, url: str, name: str, stream_replicas: int = 1) -> EventBus:
-        client = await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    async def connect(
+        cls,
+        url: str,
+        name: str,
+        stream_replicas: int = 1,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> EventBus:
+        """Connect as NATS user `user` (default: `name`) when `password` is given, else with what `url` carries,
+        and ensure the streams that user creates (common.natsauth; a name that is no service's: all of them)."""
+        client = await nats.connect(
+            url,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            **natsauth.connect_options(name, user, password),
+        )
         bus = cls(client, client.jetstream(), stream_replicas)
-        await bus.ensure_streams()
+        owned, read = natsauth.streams_ensured_by(name)
+        await bus.ensure_streams(owned, read)
         return bus
 
     async def close(self) -> None:
@@ -130,9 +148,13 @@ class EventBus:
             log.warning("NATS drain failed; closing", exc_info=True)
             await self.client.close()
 
-    async def ensure_streams(self) -> None:
-        """Create our streams (idempotent): file storage, broker-side dedup window."""
-        for stream in (*events.STREAMS, events.DEAD_LETTERS):
+    async def ensure_streams(
+        self, owned: Sequence[events.Stream] = ALL_STREAMS, read: Sequence[events.Stream] = ()
+    ) -> None:
+        """Create our streams (idempotent): file storage, broker-side dedup window. Streams we own are updated to
+        this configuration; those we only read are created when missing (their owner may not have started yet)
+        and otherwise left to their owner."""
+        for stream in (*owned, *read):
             config = StreamConfig(
                 name=stream.name,
                 subjects=list(stream.subjects),
@@ -141,10 +163,10 @@ class EventBus:
                 num_replicas=self._stream_replicas,
                 max_age=stream.max_age.total_seconds() if stream.max_age else None,
             )
-            await self._create_or_update(config)
+            await self._create_or_update(config, update=stream in owned)
 
-    async def _create_or_update(self, config: StreamConfig) -> None:
-        """Services starting at the same moment race to create a stream; the loser finds it and updates it."""
+    async def _create_or_update(self, config: StreamConfig, update: bool = True) -> None:
+        """Services starting at the same moment race to create a stream; the loser finds it (and updates it)."""
         for _ in range(3):
             try:
                 await self.js.stream_info(config.name or "")
@@ -156,7 +178,8 @@ class EventBus:
                     if error.err_code not in CREATED_MEANWHILE:
                         raise
                     continue
-            await self.js.update_stream(config)
+            if update:
+                await self.js.update_stream(config)
             return
         raise RuntimeError(f"stream {config.name} could be neither created nor found")
 

@@ -1,4 +1,5 @@
-"""Operator tool for the dead-letter stream: `python -m common.deadletters list|replay SEQ [--nats URL]`.
+"""Operator tool for the dead-letter stream: `python -m common.deadletters list|replay SEQ [--nats URL]`,
+as the NATS user admin (NATS_PASSWORD, or credentials in the URL): no service may read or delete dead letters.
 
 A dead letter keeps the original payload, subject, the failing consumer and its last error. Replaying publishes
 the payload again on its original subject (every consumer of that subject sees it; replicas ignore what they
@@ -14,8 +15,9 @@ import sys
 
 from nats.js.errors import NotFoundError
 
-from common import events
+from common import events, natsauth
 from common.bus import ERROR_HEADER, ORIGINAL_SUBJECT_HEADER, EventBus
+from common.settings import ProcessSettings
 
 
 async def list_letters(bus: EventBus, limit: int) -> list[tuple[int, str, str, str]]:
@@ -56,7 +58,8 @@ async def main(argv: list[str]) -> int:
     again = commands.add_parser("replay", help="publish a dead letter again on its original subject")
     again.add_argument("seq", type=int)
     args = parser.parse_args(argv)
-    bus = await EventBus.connect(args.nats, "deadletters-cli")
+    user, password = ProcessSettings().nats_credentials()  # NATS_USER / NATS_PASSWORD: the operator's, admin
+    bus = await EventBus.connect(args.nats, "deadletters-cli", user=user or natsauth.ADMIN, password=password)
     try:
         if args.command == "list":
             for seq, consumer, subject, error in await list_letters(bus, args.limit):

@@ -158,6 +158,18 @@ class Stack:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     servers: list[servers.RunningServer] = field(default_factory=list)
     children: dict[str, Child] = field(default_factory=dict)
+    files: firstrun.FirstRunFiles | None = None  # made by prepare()
+
+    @property
+    def first_run(self) -> firstrun.FirstRunFiles:
+        if self.files is None:
+            raise RuntimeError("Stack.prepare() makes the first-run files; call it first")
+        return self.files
+
+    @property
+    def nats_admin_url(self) -> str:
+        """The embedded NATS as the operator (no limits): the tests' checks and stand-ins, the dead-letter CLI."""
+        return self.server("nats").admin_url
 
     @classmethod
     def on_free_ports(cls, data_dir: Path, env: dict[str, str]) -> Stack:
@@ -166,6 +178,7 @@ class Stack:
     def prepare(self) -> None:
         """Create what a first run needs, once, before any process starts (services only read it)."""
         files = firstrun.prepare(self.data_dir)
+        self.files = files
         for variable, value in files.service_env().items():
             self.env.setdefault(variable, value)  # keys of the caller's own win
 
@@ -181,12 +194,19 @@ class Stack:
             if variable in self.env:
                 say(f"{name}: using {variable}={self.env[variable]}")
                 continue
-            server = start(self.data_dir / name, self.ports[name])
+            if name == "nats":  # with the first run's users: each process connects as its own (common.natsauth)
+                server = servers.start_nats(
+                    self.data_dir / name, self.ports[name], passwords=self.first_run.nats_passwords
+                )
+            else:
+                server = start(self.data_dir / name, self.ports[name])
             self.servers.append(server)
             self.env[variable] = server.url
             if name == "stripe":  # the emulator also serves a stand-in for Stripe.js, for the web client
                 self.env.setdefault("STRIPE_JS_URL", f"{server.url}/js.stripe.com/v3/")
             say(f"{name}: {server.url} (data in {self.data_dir / name})")
+            if name == "nats":
+                say(f"nats: one user per process; passwords in {self.data_dir / 'secrets'} (admin: the operator's)")
 
     def service_env(self) -> dict[str, str]:
         env = dict(self.env)
@@ -205,17 +225,25 @@ class Stack:
         check_ports_free({key: self.ports[key] for name in processes for key in (name, metrics_key(name))})
         for name in SERVICES:
             port_env = {"GRPC_PORT": str(self.ports[name]), "METRICS_PORT": str(self.metrics_port(name))}
-            self.children[name] = Child(name, [sys.executable, "-m", name], {**env, **port_env}, logs / f"{name}.log")
+            child_env = {**env, **port_env, **self.nats_env(name)}
+            self.children[name] = Child(name, [sys.executable, "-m", name], child_env, logs / f"{name}.log")
         gateway_env = {
             **env,
             "GATEWAY_PORT": str(self.ports["gateway"]),
             "METRICS_PORT": str(self.metrics_port("gateway")),
+            **self.nats_env("gateway"),
         }
         self.children["gateway"] = Child(
             "gateway", [sys.executable, "-m", "gateway"], gateway_env, logs / "gateway.log"
         )
         for child in self.children.values():
             child.start()
+
+    def nats_env(self, user: str) -> dict[str, str]:
+        """NATS_USER/NATS_PASSWORD of one process when the NATS is ours; with NATS_URL set, the caller's env says."""
+        if "NATS_USER" in self.env or not any(server.name == "nats" for server in self.servers):
+            return {}
+        return self.first_run.nats_env(user)
 
     def metrics_port(self, process: str) -> int:
         return self.ports[metrics_key(process)]

@@ -38,6 +38,8 @@ class Runtime:
         self.settings = settings
         self.verifier: TokenVerifier = load_verifier(settings.jwt_public_key_file, is_prod=settings.is_prod)
         self._use_bus = use_bus
+        # Checked here, so a prod process without its NATS password stops at start-up with a clear message.
+        self._nats_credentials = settings.nats_credentials() if use_bus else (None, None)
         self._mongo: AsyncMongoClient[Document] | None = None
         if isinstance(settings, MongoSettings):
             self._mongo = mongo.connect(settings.mongo_url, name, settings.mongo_timeout_seconds)
@@ -118,7 +120,10 @@ class Runtime:
     async def start(self) -> None:
         self._started = True
         if self._use_bus:
-            self._bus = await EventBus.connect(self.settings.nats_url, self.name, self.settings.nats_stream_replicas)
+            user, password = self._nats_credentials
+            self._bus = await EventBus.connect(
+                self.settings.nats_url, self.name, self.settings.nats_stream_replicas, user=user, password=password
+            )
             await self.revocations.follow(self._bus.js)  # before serving: a signed-out token is never let through
             self.verifier.revoked = self.revocations
             if self._mongo is not None:

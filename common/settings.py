@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +30,22 @@ class ProcessSettings(BaseSettings):
     # Log lines: JSON in prod unless set, readable text elsewhere (common.logs).
     log_format: Literal["text", "json"] | None = None
     nats_url: str = "nats://127.0.0.1:4222"
+    # This process's NATS user (common.natsauth; by default the process's own name) and its password. Required in
+    # prod unless NATS_URL carries them: every user there is limited to its own subjects.
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
     # Prometheus metrics (common.metrics), never on the gateway's public port: unset = off, 0 = a free port.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+    def nats_credentials(self) -> tuple[str | None, str | None]:
+        """(user, password) for EventBus.connect / nats.connect; (None, None) leaves them to NATS_URL. In prod a
+        process without a password does not start: every NATS user there has one."""
+        if self.nats_password is None:
+            if self.is_prod and urlsplit(self.nats_url).password is None:
+                raise ConfigurationError("NATS_PASSWORD must be set when ENVIRONMENT=prod (this process's NATS user's)")
+            return self.nats_user, None
+        return self.nats_user, self.nats_password.get_secret_value()
 
     @property
     def is_prod(self) -> bool:

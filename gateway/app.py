@@ -12,7 +12,7 @@ import uvicorn
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from common import metrics
+from common import metrics, natsauth
 from common.tokens import load_verifier
 from gateway.asgi import GraphQLView, create_app
 from gateway.clients import Backends
@@ -45,7 +45,8 @@ class GatewayApp:
         self.sessions = Sessions(settings)
         self.verifier = load_verifier(settings.jwt_public_key_file, is_prod=settings.is_prod)
         self.limits = RateLimits(settings)
-        self.hub = LiveHub(settings.nats_url, settings.subscriber_queue_size)
+        nats_options = natsauth.connect_options("gateway", *settings.nats_credentials())
+        self.hub = LiveHub(settings.nats_url, settings.subscriber_queue_size, connect_options=nats_options)
         metrics.LIVE_SUBSCRIPTIONS.set_function(self.live_subscriptions)
         self.schema = build_schema(settings)
         self.documents = Documents(

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import nats
@@ -84,8 +84,15 @@ class Subscriber:
 
 
 class LiveHub:
-    def __init__(self, nats_url: str, queue_size: int = 256, name: str = "gateway") -> None:
+    def __init__(
+        self,
+        nats_url: str,
+        queue_size: int = 256,
+        name: str = "gateway",
+        connect_options: Mapping[str, str] | None = None,  # credentials and inbox (common.natsauth.connect_options)
+    ) -> None:
         self._url = nats_url
+        self._connect_options = dict(connect_options or {})
         self._queue_size = queue_size
         self._name = name
         self._client: NatsClient | None = None
@@ -118,6 +125,7 @@ class LiveHub:
             reconnected_cb=self._on_reconnected,
             disconnected_cb=self._on_disconnected,
             error_cb=self._on_error,
+            **self._connect_options,
         )
         for subject in SUBJECTS:
             self._nats_subscriptions.append(await self._client.subscribe(subject, cb=self._on_message))

@@ -48,7 +48,7 @@ async def take(stack: Stack, *, settled: bool = True) -> Audit:
         await mongo.close()
     intents, refunded = await _stripe(stack.env["STRIPE_API_BASE"])
     timers = await _timers(stack.env["REDIS_URL"])
-    dead = await _dead_letters(stack.env["NATS_URL"])
+    dead = await _dead_letters(stack.nats_admin_url)
 
     audit = Audit(orders)
     by_id = {order["_id"]: order for order in orders}

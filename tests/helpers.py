@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from common.devstack import Stack
+from common.testing import servers
 from tests.client import Client, GraphQLError, eventually
 
 ORDER_WINDOW_SECONDS = 60
@@ -45,6 +46,10 @@ def running_stack(data_dir: Path, order_window: int, extra_env: dict[str, str] |
     running = start_stack(data_dir, order_window, extra_env)
     try:
         yield running
+        refused = [
+            v for server in running.servers if server.name == "nats" for v in servers.permission_violations(server)
+        ]
+        assert not refused, "NATS refused a process (common/natsauth.py too narrow?):\n" + "\n".join(refused[:10])
     finally:
         running.stop()
 

@@ -22,7 +22,7 @@ def auth_settings(
         grpc_port=0,
         mongo_url=mongo_server.url,
         mongo_db=mongo_db,
-        nats_url=nats_server.url,
+        nats_url=nats_server.url_as("auth_svc"),
         jwt_private_key_file=jwt_keys.private_key_file,
         jwt_public_key_file=jwt_keys.public_key_file,
         grace_seconds=1,

@@ -3,7 +3,9 @@
 - `mongo_server` (session) + `mongo_db`: a fresh database name per test on one nx-27017 server.
 - `own_mongo`: a MongoDB-wire server of one test only, which it may stop and restart (outage tests).
 - `nats_server`, `redis_server`: a fresh server per test (each starts in well under a second), so durable
-  consumers and streams never leak between tests.
+  consumers and streams never leak between tests. NATS has the users of common.natsauth (`url` carries no
+  credentials: `url_as(user)` for a process, `admin_url` for the test itself); a permission refusal during the
+  test fails it.
 - `stripe_server` (session): localstripe.
 - `jwt_keys`: a fresh Ed25519 key pair, with an issuer and a verifier for it.
 
@@ -117,14 +119,19 @@ def own_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Rest
 
 @pytest.fixture
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.RunningServer]:
+    """A NATS server with the users of common.natsauth. A test during which the server refused any client an action
+    fails: every process under test runs as its own user, so a refusal means the permission table is too narrow."""
     server = servers.start_nats(tmp_path_factory.mktemp("nats"), cleanup_dir=True)
     yield server
+    violations = servers.permission_violations(server)
     server.stop()
+    if violations:
+        pytest.fail("NATS refused a client (common/natsauth.py too narrow?):\n" + "\n".join(violations[:10]))
 
 
 @pytest_asyncio.fixture
 async def bus(nats_server: servers.RunningServer) -> AsyncIterator[EventBus]:
-    event_bus = await EventBus.connect(nats_server.url, "test")
+    event_bus = await EventBus.connect(nats_server.admin_url, "test")
     yield event_bus
     await event_bus.close()
 

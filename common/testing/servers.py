@@ -16,9 +16,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from common import natsauth
 
 HOST = "127.0.0.1"
 
@@ -75,6 +77,20 @@ class RunningServer:
     log_path: Path
     cleanup_dir: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    # NATS: every user's password (common.natsauth); `url` itself carries none, so it is refused.
+    credentials: dict[str, str] = field(default_factory=dict)
+
+    def url_as(self, user: str) -> str:
+        """`url` with `user`'s credentials in it, e.g. nats://orders_svc:...@127.0.0.1:port (NATS only)."""
+        if user not in self.credentials:
+            raise KeyError(f"{self.name} has no user {user!r}")
+        scheme, rest = self.url.split("://", 1)
+        return f"{scheme}://{user}:{self.credentials[user]}@{rest}"
+
+    @property
+    def admin_url(self) -> str:
+        """The operator's address: no permission limits (tests acting for other services, the dead-letter CLI)."""
+        return self.url_as(natsauth.ADMIN)
 
     def stop(self, timeout: float = 10.0) -> None:
         stop_all([self], timeout)
@@ -144,10 +160,33 @@ def _launch(
     raise ServerStartError(f"{name} did not open port {port} within {timeout} s (log: {log_path})")
 
 
-def start_nats(data_dir: Path, port: int | None = None, *, cleanup_dir: bool = False) -> RunningServer:
+def start_nats(
+    data_dir: Path,
+    port: int | None = None,
+    *,
+    cleanup_dir: bool = False,
+    passwords: Mapping[str, str] | None = None,
+) -> RunningServer:
+    """nats-server with JetStream and the users of common.natsauth: `passwords` (by user), or fresh random ones."""
     port = port or free_port()
-    argv = [_which("nats-server"), "-js", "-a", HOST, "-p", str(port), "-sd", str(data_dir / "jetstream")]
-    return _launch("nats", argv, port, data_dir, f"nats://{HOST}:{port}", cleanup_dir=cleanup_dir, timeout=15)
+    credentials = dict(passwords) if passwords is not None else natsauth.new_passwords()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "nats-auth.conf"
+    config.touch(mode=0o600)
+    config.write_text(natsauth.authorization_block(natsauth.literal_passwords(credentials)))
+    argv = [
+        _which("nats-server"), "-c", str(config), "-js", "-a", HOST, "-p", str(port),
+        "-sd", str(data_dir / "jetstream"),
+    ]  # fmt: skip
+    server = _launch("nats", argv, port, data_dir, f"nats://{HOST}:{port}", cleanup_dir=cleanup_dir, timeout=15)
+    server.credentials = credentials
+    return server
+
+
+def permission_violations(server: RunningServer) -> list[str]:
+    """The lines of a NATS server's log where it refused a client something its user may not do (common.natsauth)."""
+    text = server.log_path.read_text(errors="replace") if server.log_path.exists() else ""
+    return [line for line in text.splitlines() if "Publish Violation" in line or "Subscription Violation" in line]
 
 
 def start_redis(data_dir: Path, port: int | None = None, *, cleanup_dir: bool = False) -> RunningServer:
@@ -202,9 +241,11 @@ def restart(server: RunningServer) -> RunningServer:
 
     The caller owns the returned server and must stop it: the fixture that made `server` only stops that one.
     """
-    starters = {"nats": start_nats, "redis": start_redis, "mongo": start_mongo, "stripe": start_stripe}
     with contextlib.suppress(Exception):
         server.kill()
+    if server.name == "nats":  # the same users and passwords: its clients reconnect as before
+        return start_nats(server.data_dir, server.port, cleanup_dir=server.cleanup_dir, passwords=server.credentials)
+    starters = {"redis": start_redis, "mongo": start_mongo, "stripe": start_stripe}
     return starters[server.name](server.data_dir, server.port, cleanup_dir=server.cleanup_dir)
 
 

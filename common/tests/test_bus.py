@@ -192,7 +192,7 @@ async def test_services_connecting_at_the_same_moment_to_a_new_server_all_start(
     """On a first start every service creates the streams at once; none may fail because another won."""
     for _ in range(20):
         buses = await asyncio.gather(
-            *[EventBus.connect(nats_server.url, f"service-{i}") for i in range(8)], return_exceptions=True
+            *[EventBus.connect(nats_server.admin_url, f"service-{i}") for i in range(8)], return_exceptions=True
         )
         assert [type(bus).__name__ for bus in buses] == ["EventBus"] * 8
         names = [stream.name for stream in (*events.STREAMS, events.DEAD_LETTERS)]

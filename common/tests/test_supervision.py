@@ -74,7 +74,7 @@ async def test_a_consumer_whose_dead_letter_publish_fails_is_restarted_and_healt
     nats_server: RunningServer, jwt_keys: JwtKeys, bus: EventBus
 ) -> None:
     settings = ServiceSettings(
-        environment="test", grpc_port=0, nats_url=nats_server.url, jwt_public_key_file=jwt_keys.public_key_file
+        environment="test", grpc_port=0, nats_url=nats_server.admin_url, jwt_public_key_file=jwt_keys.public_key_file
     )
     runtime = Runtime("svc", settings, backoff=QUICK)
     calls: list[int] = []

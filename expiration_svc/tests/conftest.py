@@ -29,7 +29,7 @@ def settings(redis_server: RunningServer, nats_server: RunningServer, jwt_keys: 
     return ExpirationSettings(
         environment="test",
         grpc_port=0,
-        nats_url=nats_server.url,
+        nats_url=nats_server.url_as("expiration_svc"),
         redis_url=redis_server.url,
         jwt_public_key_file=jwt_keys.public_key_file,
         grace_seconds=1,

@@ -45,21 +45,39 @@ async def stack(
         "environment": "test",
         "grpc_port": 0,
         "mongo_url": mongo_server.url,
-        "nats_url": nats.url,
         "jwt_public_key_file": jwt_keys.public_key_file,
         "grace_seconds": 1,
     }
     services: dict[str, Any] = {}
     try:
         services["auth"] = AuthApp(
-            AuthSettings(**common, mongo_db=f"gw_auth_{suffix}", jwt_private_key_file=jwt_keys.private_key_file)
+            AuthSettings(
+                **common,
+                nats_url=nats.url_as("auth_svc"),
+                mongo_db=f"gw_auth_{suffix}",
+                jwt_private_key_file=jwt_keys.private_key_file,
+            )
         )
-        services["tickets"] = TicketsApp(TicketsSettings(**common, mongo_db=f"gw_tickets_{suffix}"), retry=FAST_RETRY)
+        services["tickets"] = TicketsApp(
+            TicketsSettings(**common, nats_url=nats.url_as("tickets_svc"), mongo_db=f"gw_tickets_{suffix}"),
+            retry=FAST_RETRY,
+        )
         services["orders"] = OrdersApp(  # one buyer orders 50 tickets in the batching test
-            OrdersSettings(**common, mongo_db=f"gw_orders_{suffix}", max_active_orders_per_buyer=100), retry=FAST_RETRY
+            OrdersSettings(
+                **common,
+                nats_url=nats.url_as("orders_svc"),
+                mongo_db=f"gw_orders_{suffix}",
+                max_active_orders_per_buyer=100,
+            ),
+            retry=FAST_RETRY,
         )
         services["payments"] = PaymentsApp(
-            PaymentsSettings(**common, mongo_db=f"gw_payments_{suffix}", stripe_api_base=stripe_server.url),
+            PaymentsSettings(
+                **common,
+                nats_url=nats.url_as("payments_svc"),
+                mongo_db=f"gw_payments_{suffix}",
+                stripe_api_base=stripe_server.url,
+            ),
             retry=FAST_RETRY,
         )
         for app in services.values():
@@ -71,7 +89,7 @@ async def stack(
             "tickets_grpc_target": services["tickets"].target,
             "orders_grpc_target": services["orders"].target,
             "payments_grpc_target": services["payments"].target,
-            "nats_url": nats.url,
+            "nats_url": nats.url_as("gateway"),
             "redis_url": redis.url,
             "jwt_public_key_file": jwt_keys.public_key_file,
             # Every test signs in from 127.0.0.1: the per-address failure limit is tested on gateways of its own.
@@ -86,6 +104,8 @@ async def stack(
         for extra in result.extra:
             await extra.stop()
         await gateway.stop()
+        refused = servers.permission_violations(nats)  # every process here runs as its own NATS user
+        assert not refused, "NATS refused a process (common/natsauth.py too narrow?):\n" + "\n".join(refused[:10])
     finally:
         for app in reversed(list(services.values())):
             with contextlib.suppress(Exception):

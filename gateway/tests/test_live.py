@@ -22,14 +22,14 @@ from ticketstore.tickets.v1 import tickets_pb2 as tickets_api
 
 @pytest_asyncio.fixture
 async def publisher(nats_server: RunningServer) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(nats_server.url)
+    client = await nats.connect(nats_server.admin_url)
     yield client
     await client.close()
 
 
 @pytest_asyncio.fixture
 async def hub(nats_server: RunningServer) -> AsyncIterator[LiveHub]:
-    live = LiveHub(nats_server.url, queue_size=2, name="gateway-test")
+    live = LiveHub(nats_server.url_as("gateway"), queue_size=2, name="gateway-test")
     await live.start()
     yield live
     await live.stop()
@@ -95,7 +95,7 @@ async def test_after_nats_comes_back_subscribers_are_told_to_re_read(hub: LiveHu
 
 
 async def test_stopping_the_hub_ends_its_subscribers(nats_server: RunningServer) -> None:
-    live = LiveHub(nats_server.url)
+    live = LiveHub(nats_server.url_as("gateway"))
     await live.start()
     async with live.subscribe(("order", "o1")) as watcher:
         await live.stop()

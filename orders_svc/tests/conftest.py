@@ -53,7 +53,7 @@ def module_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 @pytest_asyncio.fixture(scope="module")
 async def events_bus(module_nats: RunningServer) -> AsyncIterator[EventBus]:
     """The module's JetStream, as the other services see it."""
-    event_bus = await EventBus.connect(module_nats.url, "test")
+    event_bus = await EventBus.connect(module_nats.admin_url, "test")
     yield event_bus
     await event_bus.close()
 
@@ -62,7 +62,7 @@ async def events_bus(module_nats: RunningServer) -> AsyncIterator[EventBus]:
 async def app(
     mongo_server: RunningServer, module_nats: RunningServer, jwt_keys: JwtKeys, clock: ManualClock
 ) -> AsyncIterator[OrdersApp]:
-    settings = make_settings(mongo_server.url, f"t_{uuid.uuid4().hex[:12]}", module_nats.url, jwt_keys)
+    settings = make_settings(mongo_server.url, f"t_{uuid.uuid4().hex[:12]}", module_nats.url_as("orders_svc"), jwt_keys)
     orders_app = OrdersApp(settings, retry=FAST_RETRY, clock=clock)
     await orders_app.start()
     yield orders_app

@@ -318,8 +318,8 @@ async def test_a_crash_between_commit_and_publish_still_delivers_the_event_once(
     mongo_server: RunningServer, mongo_db: str, nats_server: RunningServer, jwt_keys: JwtKeys, clock: ManualClock
 ) -> None:
     """The order and its event are committed, then the process dies before its relay publishes anything."""
-    settings = make_settings(mongo_server.url, mongo_db, nats_server.url, jwt_keys)
-    bus = await EventBus.connect(nats_server.url, "test")
+    settings = make_settings(mongo_server.url, mongo_db, nats_server.url_as("orders_svc"), jwt_keys)
+    bus = await EventBus.connect(nats_server.admin_url, "test")
     client = connect(settings.mongo_url, "crashed")
     outbox = Outbox(client, settings.mongo_db, bus)  # never started: no relay runs
     store = OrderStore(client, settings.mongo_db, lambda: outbox)

@@ -24,7 +24,7 @@ OUTAGE_SECONDS = 30.0  # longer than the old budget of 8 deliveries (~25 s of ba
 async def test_a_mongodb_outage_longer_than_the_old_retry_budget_loses_no_payment_or_expiry(
     own_mongo: Restartable, nats_server: RunningServer, jwt_keys: JwtKeys, bus: EventBus, user: Callable[[], User]
 ) -> None:
-    settings = make_settings(own_mongo.url, "orders", nats_server.url, jwt_keys)
+    settings = make_settings(own_mongo.url, "orders", nats_server.url_as("orders_svc"), jwt_keys)
     # Fail fast while the server is away, so each delivery is one short attempt; the production retry policy.
     app = OrdersApp(settings.model_copy(update={"mongo_timeout_seconds": 1.0}), retry=RetryPolicy())
     await app.start()

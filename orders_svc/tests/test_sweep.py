@@ -30,7 +30,7 @@ async def test_an_order_whose_timer_never_fires_is_cancelled_by_the_sweep(
     bus: EventBus,
     user: Callable[[], User],
 ) -> None:
-    settings = make_settings(mongo_server.url, mongo_db, nats_server.url, jwt_keys).model_copy(
+    settings = make_settings(mongo_server.url, mongo_db, nats_server.url_as("orders_svc"), jwt_keys).model_copy(
         update={"sweep_interval_seconds": 0.1, "sweep_grace_seconds": GRACE}
     )
     clock = ManualClock(START)

@@ -38,7 +38,7 @@ def payments_settings(
         grpc_port=0,
         mongo_url=mongo_server.url,
         mongo_db=mongo_db,
-        nats_url=nats_server.url,
+        nats_url=nats_server.url_as("payments_svc"),
         jwt_public_key_file=jwt_keys.public_key_file,
         stripe_api_base=stripe_server.url,
         grace_seconds=1,

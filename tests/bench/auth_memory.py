@@ -35,7 +35,7 @@ async def main() -> None:
         mongo, nats = servers.start_mongo(root / "mongo"), servers.start_nats(root / "nats")
         private_key, public_key = generate_key_pair(root / "keys")
         app = AuthApp(AuthSettings(environment="test", grpc_port=0, mongo_url=mongo.url, mongo_db="bench",
-                                   nats_url=nats.url, jwt_private_key_file=private_key,
+                                   nats_url=nats.url_as("auth_svc"), jwt_private_key_file=private_key,
                                    jwt_public_key_file=public_key))  # fmt: skip
         await app.start()
         try:

@@ -64,7 +64,7 @@ async def run(bench: Bench, ticket_ids: list[str], listing: str) -> None:
     get_bodies = [{"query": TICKET, "variables": {"id": i}} for i in bench.read_ids]
     list_bodies = [{"query": listing}]
     tokens = [b.token for b in bench.buyers if b.token]
-    nats_url = bench.stack.env["NATS_URL"]
+    nats_url = bench.stack.nats_admin_url
     results: dict[str, dict[str, list[dict[str, Any]]]] = {mode: {} for mode in MODES}
     remaining = list(ticket_ids)
     try:

@@ -199,7 +199,7 @@ class Bench:
 
     async def orders_caught_up(self, timeout: float = 120) -> None:
         """Wait (bounded) until orders_svc has consumed every ticket event: it can sell every ticket listed."""
-        client = await nats.connect(self.stack.env["NATS_URL"], name="bench-probe")
+        client = await nats.connect(self.stack.nats_admin_url, name="bench-probe")
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -233,8 +233,9 @@ class Bench:
         bare_port = servers.free_port()
         live_nats = servers.start_nats(self.data_dir / "bare-nats")
         self.extra_servers.append(live_nats)
+        nats_admin = live_nats.admin_url  # the bench's processes are not what it measures the permissions of
         self.start_child("bare-strawberry", "tests.bench.bare_app",
-                         {"GATEWAY_PORT": str(bare_port), "NATS_URL": live_nats.url})  # fmt: skip
+                         {"GATEWAY_PORT": str(bare_port), "NATS_URL": nats_admin})  # fmt: skip
         waits = [bare_port]
         plan = self.plan
         gw_port = self.stack.ports["gateway"]
@@ -259,7 +260,7 @@ class Bench:
         if self.before is not None:  # the same reads on the code before the change, same backends
             before_port = servers.free_port()
             self.start_child("before-gateway", "gateway", {"GATEWAY_PORT": str(before_port),
-                                                           "NATS_URL": live_nats.url}, tree=self.before)  # fmt: skip
+                                                           "NATS_URL": nats_admin}, tree=self.before)  # fmt: skip
             waits.append(before_port)
             cases["before ticket(id)"] = http(before_port, get_bodies)
             cases["before tickets(first: 20)"] = http(before_port, [{"query": LISTING_20}])
@@ -277,7 +278,7 @@ class Bench:
                 "gateway",
                 {
                     "GATEWAY_PORT": str(port),
-                    "NATS_URL": live_nats.url,
+                    "NATS_URL": nats_admin,
                     "TICKETS_GRPC_TARGET": target,
                     "RESPONSE_CACHE_SIZE": "0",
                 },
@@ -324,7 +325,7 @@ class Bench:
         say("2. purchase path (createOrder -> ticket RESERVED) vs raw JetStream publish-and-consume")
         plan = self.plan
         tokens = [b.token for b in self.buyers if b.token]
-        nats_url = self.stack.env["NATS_URL"]
+        nats_url = self.stack.nats_admin_url
         gw_port = self.stack.ports["gateway"]
         warm, ticket_ids = ticket_ids[: plan.concurrency], ticket_ids[plan.concurrency :]
         await self.worker.call("purchase", 120, gateway_port=gw_port, nats_url=nats_url, tokens=tokens,
@@ -351,6 +352,7 @@ class Bench:
             f"{plan.spread_connections * plan.spread_per_connection} over {plan.spread_tickets} tickets, "
             "vs the hub in-process")  # fmt: skip
         live_nats = servers.start_nats(self.data_dir / "live-nats")
+        nats_admin = live_nats.admin_url
         self.extra_servers.append(live_nats)
         # Second gateways, identical but for their NATS: the synthetic ticket.updated events they fan out must not
         # reach the TICKETS stream (orders_svc would consume them). Ours, and the code before when given.
@@ -361,7 +363,7 @@ class Bench:
                 continue
             ports[name] = servers.free_port()
             gateways[name] = self.start_child(name, "gateway", {"GATEWAY_PORT": str(ports[name]),
-                                                                "NATS_URL": live_nats.url}, tree=tree)  # fmt: skip
+                                                                "NATS_URL": nats_admin}, tree=tree)  # fmt: skip
         for port in ports.values():
             await wait_http(port)
         ticket_id = await list_ticket(self.seller, "Fan-out gig")
@@ -371,7 +373,7 @@ class Bench:
         try:
             for rep in range(plan.reps):  # alternating gateways, one run each per round
                 for name, child in gateways.items():
-                    ws = await self.measure("ws_fanout_raw", 600, port=ports[name], nats_url=live_nats.url,
+                    ws = await self.measure("ws_fanout_raw", 600, port=ports[name], nats_url=nats_admin,
                                             ticket_id=ticket_id, base_version=base, subscribers=plan.subscribers,
                                             changes=plan.changes, reps=1, timeout=timeout,
                                             gateway_pid=_pid(child))  # fmt: skip
@@ -380,7 +382,7 @@ class Bench:
                         f"p99 {run['p99_ms']} ms, {run['gateway_us_per_delivery']} gateway µs/delivery "
                         f"(opened in {ws['connect_s']} s; cpu {ws['cpu']})")  # fmt: skip
                     result[name]["runs"].append(run)
-            hub = await self.measure("hub_fanout", 300, nats_url=live_nats.url, subscribers=plan.subscribers,
+            hub = await self.measure("hub_fanout", 300, nats_url=nats_admin, subscribers=plan.subscribers,
                                      changes=plan.changes, reps=plan.reps, timeout=timeout)  # fmt: skip
             for run in hub["runs"]:
                 say(f"   hub in-process: {run['per_s']} deliveries/s p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms")
@@ -397,7 +399,7 @@ class Bench:
             for rep in range(plan.reps):
                 for name, child in spread_gateways.items():
                     # Versions start at the tickets' real one (0): the synthetic events never reach tickets_svc.
-                    ws = await self.measure("ws_spread", 900, port=ports[name], nats_url=live_nats.url,
+                    ws = await self.measure("ws_spread", 900, port=ports[name], nats_url=nats_admin,
                                             ticket_ids=spread_ids, base_versions=[0] * len(spread_ids),
                                             gateway_pid=_pid(child), **{**spread, "rounds": plan.spread_rounds}
                                             )  # fmt: skip
@@ -406,7 +408,7 @@ class Bench:
                         f"{r['per_s']} deliveries/s p99 {r['p99_ms']} ms {r['gateway_us_per_delivery']} µs"
                         for r in runs) + f" (opened in {ws['connect_s']} s)")  # fmt: skip
                     result[f"{name} spread"]["runs"].extend(runs)
-            hub_spread = await self.measure("hub_spread", 300, nats_url=live_nats.url, tickets=plan.spread_tickets,
+            hub_spread = await self.measure("hub_spread", 300, nats_url=nats_admin, tickets=plan.spread_tickets,
                                             subscriptions=plan.spread_connections * plan.spread_per_connection,
                                             rounds=plan.spread_rounds * plan.reps, timeout=timeout)  # fmt: skip
             for run in hub_spread["runs"]:
@@ -422,6 +424,7 @@ class Bench:
             f"({plan.timer_rate:,.0f} due per second)")  # fmt: skip
         redis = servers.start_redis(self.data_dir / "timers-redis")
         broker = servers.start_nats(self.data_dir / "timers-nats")
+        broker_admin = broker.admin_url
         self.extra_servers += [redis, broker]
         trees = [("", None)] + ([("before ", self.before)] if self.before is not None else [])
         cases = {"timers": (0.0, 0.0), "spread": (plan.timers / plan.timer_rate, plan.timer_window)}
@@ -431,7 +434,7 @@ class Bench:
             for rep in range(plan.reps):
                 for label, tree in trees:  # the code before and ours alternate, on the same servers
                     for case, (span, window) in cases.items():
-                        result = await self.service_timers(tree, redis.url, broker.url, span, window)
+                        result = await self.service_timers(tree, redis.url, broker_admin, span, window)
                         say(
                             f"   rep {rep + 1} {label}{case}: lateness p50 {result['lateness_p50_ms']} ms p99 "
                             f"{result['lateness_p99_ms']} ms max {result['lateness_max_ms']} ms, {result['fired']:,}"
@@ -440,7 +443,7 @@ class Bench:
                             f"before the first was due)"
                         )  # fmt: skip
                         runs[f"{label}{case}"].append(result)
-                result = await self.measure("raw_publish", 300, nats_url=broker.url, count=plan.timers, timeout=120)
+                result = await self.measure("raw_publish", 300, nats_url=broker_admin, count=plan.timers, timeout=120)
                 say(f"   rep {rep + 1} raw publish: {result['per_s']} msg/s cpu {result['cpu']}")
                 runs["raw_publish"].append(result)
                 result = await self.measure("redis_zset", 120, redis_url=redis.url, members=plan.timers)

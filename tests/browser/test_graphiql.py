@@ -42,7 +42,7 @@ async def gateway(request: pytest.FixtureRequest, live_stack: Stack) -> AsyncIte
         "introspection_enabled": True,  # GraphiQL reads the schema: enabled with it, as a team enabling it would
         "stripe_publishable_key": "pk_test_prod_like",
         "stripe_js_url": env["STRIPE_JS_URL"],
-        "nats_url": env["NATS_URL"],
+        "nats_url": live_stack.server("nats").url_as("gateway"),  # prod needs the password: in the address
         "redis_url": env["REDIS_URL"],
         "jwt_public_key_file": env["JWT_PUBLIC_KEY_FILE"],
         "web_dist_dir": WEB_DIST,

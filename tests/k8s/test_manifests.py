@@ -28,6 +28,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from common import natsauth
+from expiration_svc.settings import ExpirationSettings
+from gateway.settings import GatewaySettings
+
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
 KUBE_VERSION = "1.30"  # oldest Kubernetes minor the manifests must apply to (kubernetes-validate schemas)
@@ -35,7 +39,9 @@ OVERLAYS = sorted(p.parent.name for p in (K8S / "overlays").glob("*/kustomizatio
 PROD_OVERLAYS = [o for o in OVERLAYS if o.startswith("prod")]
 
 # The contract of each Deployment: the module it runs and the settings (environment variables) it must get.
-COMMON_ENV = {"ENVIRONMENT", "LOG_LEVEL", "NATS_URL", "JWT_PUBLIC_KEY_FILE", "METRICS_HOST", "METRICS_PORT"}
+COMMON_ENV = {
+    "ENVIRONMENT", "LOG_LEVEL", "NATS_URL", "NATS_PASSWORD", "JWT_PUBLIC_KEY_FILE", "METRICS_HOST", "METRICS_PORT",
+}  # fmt: skip
 BACKEND_ENV = COMMON_ENV | {"GRPC_HOST", "GRPC_PORT"}
 MONGO_ENV = {"MONGO_URL", "MONGO_DB"}
 MODULES: dict[str, dict[str, Any]] = {
@@ -809,6 +815,82 @@ def test_only_auth_holds_the_signing_key(overlay: Overlay) -> None:
         if (kind, name) == ("Secret", "jwt-private-key")
     }
     assert holders == {overlay.deployment_for("auth_svc").name}  # type: ignore[union-attr]
+
+
+def nats_secret_of(user: str) -> str:
+    """The Secret of a NATS user (k8s/operator-provided.yaml): nats-<deployment>, e.g. nats-orders for orders_svc."""
+    return f"nats-{user.removesuffix('_svc')}"
+
+
+def secret_env(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Environment variable -> (Secret, key) of a container's secretKeyRef variables."""
+    return {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def test_the_committed_nats_users_are_the_ones_natsauth_renders() -> None:
+    assert (K8S / "base" / "nats" / "auth.conf").read_text() == natsauth.k8s_auth_conf(), (
+        "k8s/base/nats/auth.conf is stale: python -m common.natsauth > k8s/base/nats/auth.conf"
+    )
+
+
+def test_each_process_gets_only_its_own_nats_password(overlay: Overlay) -> None:
+    nats_secrets = {nats_secret_of(user) for user in natsauth.NAMES}
+    for user in natsauth.USERS:
+        pod = overlay.deployment_for(user)
+        assert pod is not None, user
+        held = {name for kind, name, _, _ in references(pod) if kind == "Secret" and name in nats_secrets}
+        assert held == {nats_secret_of(user)}, f"{pod.name} holds {sorted(held)}"
+        (app,) = pod.containers
+        assert secret_env(app)["NATS_PASSWORD"] == (nats_secret_of(user), "password")
+        # the user is the process's own name (its module), so no NATS_USER can point it at another's
+        assert "NATS_USER" not in {e["name"] for e in app.get("env", [])} and module_of(pod) == user
+    holders = {
+        p.name for p in overlay.pods for kind, name, _, _ in references(p) if (kind, name) == ("Secret", "nats-admin")
+    }
+    assert holders == {nats_pod(overlay).name}, "only the NATS servers know the admin password"
+
+
+def test_nats_knows_every_user_from_its_secret(overlay: Overlay) -> None:
+    pod = nats_pod(overlay)
+    config = nats_config(overlay, pod)
+    assert "include ./auth.conf" in config["nats.conf"] and config["auth.conf"] == natsauth.k8s_auth_conf()
+    (server,) = pod.containers
+    variables = secret_env(server)
+    for user in natsauth.NAMES:
+        assert variables[natsauth.password_variable(user)] == (nats_secret_of(user), "password"), user
+
+
+REDIS_CLIENTS = {"expiration_svc": "expiration", "gateway": "gateway"}  # module -> its Redis ACL user
+
+
+def test_each_redis_client_is_its_own_acl_user(overlay: Overlay) -> None:
+    redis = next(p for p in overlay.pods if p.kind == "StatefulSet" and p.labels["app.kubernetes.io/name"] == "redis")
+    (server,) = redis.containers
+    command = server["command"]
+    users = {command[i + 1]: command[i + 2 : i + 8] for i, arg in enumerate(command) if arg == "--user"}
+    assert users["default"][:4] == ["on", "nopass", "-@all", "+ping"], "without a password: PING only"
+    for module, user in REDIS_CLIENTS.items():
+        pod = overlay.deployment_for(module)
+        assert pod is not None, module
+        (app,) = pod.containers
+        secrets = secret_env(app)
+        assert secrets["REDIS_PASSWORD"] == (f"redis-{user}", "password")
+        url = urlparse(effective_env(overlay, app)["REDIS_URL"])
+        assert (url.username, url.password) == (user, "$(REDIS_PASSWORD)"), "REDIS_URL carries its own password"
+        names = [e["name"] for e in app["env"]]
+        assert names.index("REDIS_PASSWORD") < names.index("REDIS_URL"), "$(REDIS_PASSWORD) is expanded only after it"
+        held = {n for kind, n, _, _ in references(pod) if kind == "Secret" and n.startswith("redis-")}
+        assert held == {f"redis-{user}"}, f"{pod.name} holds {sorted(held)}"
+        variable = f"REDIS_PASSWORD_{user.upper()}"
+        assert secret_env(server)[variable] == (f"redis-{user}", "password")
+        assert users[user][:2] == ["on", f">$({variable})"] and "-@dangerous" in users[user], user
+    # the keys each may touch are those its settings name (a changed prefix must change the ACL too)
+    assert "~{" + ExpirationSettings.model_fields["redis_prefix"].default + "}:*" in users["expiration"]
+    assert "~" + GatewaySettings.model_fields["rate_limit_key_prefix"].default + ":*" in users["gateway"]
 
 
 def test_no_secret_values_are_committed(overlay: Overlay) -> None:

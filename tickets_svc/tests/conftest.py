@@ -26,7 +26,7 @@ def settings(
         grpc_port=0,
         mongo_url=mongo_server.url,
         mongo_db=mongo_db,
-        nats_url=nats_server.url,
+        nats_url=nats_server.url_as("tickets_svc"),
         jwt_public_key_file=jwt_keys.public_key_file,
         grace_seconds=1,
     )

@@ -40,7 +40,7 @@ async def test_a_mongodb_outage_longer_than_the_old_retry_budget_loses_no_order_
         mongo_url=own_mongo.url,
         mongo_db="tickets",
         mongo_timeout_seconds=1.0,  # fail fast while the server is away, so each delivery is one short attempt
-        nats_url=nats_server.url,
+        nats_url=nats_server.url_as("tickets_svc"),
         jwt_public_key_file=jwt_keys.public_key_file,
         grace_seconds=1,
     )
