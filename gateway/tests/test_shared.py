@@ -8,7 +8,7 @@ import json
 
 from strawberry.types.execution import ExecutionResult
 
-from gateway.shared import End, Member, SharedSubscriptions, Stream, share_key
+from gateway.shared import End, Member, Payload, SharedSubscriptions, Stream, share_key
 
 TICKET_STATUS = "subscription($id: ID!) { ticketStatus(ticketId: $id) { status version } }"
 ORDER_STATUS = "subscription($id: ID!) { orderStatus(orderId: $id) { status version } }"
@@ -43,8 +43,9 @@ async def drain(member: Member, count: int) -> list[int]:
     got = []
     for _ in range(count):
         item = await asyncio.wait_for(member.next(), 5)
-        assert isinstance(item, str), item
-        got.append(json.loads(item)["data"]["version"])
+        assert isinstance(item, Payload), item
+        got.append(json.loads(item.text)["data"]["version"])
+        member.sent()
     return got
 
 
@@ -117,6 +118,8 @@ async def test_when_the_stream_ends_every_subscriber_completes() -> None:
     assert key is not None
     members = [shared.join(key, start, lambda r: json.dumps({"data": r.data})) for _ in range(2)]
     for member in members:
-        assert json.loads(str(await member.next()))["data"] == {"version": 1}
+        first = await member.next()
+        assert isinstance(first, Payload) and json.loads(first.text)["data"] == {"version": 1}
+        member.sent()
         assert await asyncio.wait_for(member.next(), 5) is End.COMPLETE
     assert shared.group_count == 0  # a new subscriber starts afresh

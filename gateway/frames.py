@@ -1,0 +1,81 @@
+"""Pre-framed websocket text messages written straight to a connection's transport: the live fan-out's send path
+(gateway.shared). One ticket change goes to a thousand sockets, and uvicorn's send path per message (an ASGI message
+dict, Starlette's WebSocket layers, a websockets Frame object and its serializer, a bytes join) cost more CPU than the
+socket write itself.
+
+uvicorn stays the server: `DirectProtocol` is its websockets-sansio protocol, which offers itself to the app as an
+ASGI scope extension once the handshake is accepted. `FrameWriter.of(scope)` is None where it cannot apply (another
+server or protocol, an in-process test client, an extension whose framing this module does not write: any but
+permessage-deflate, because RFC 7692 lets a message go uncompressed, RSV1 unset, on a connection that negotiated
+compression, and the compressor's context only ever holds the messages it compressed); the caller then sends
+through ASGI as before. Everything else (handshake, pings, close) stays on uvicorn's path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+from websockets.protocol import State
+
+EXTENSION = "ticketstore.frame_writer"  # the ASGI scope extension naming the connection's protocol
+UNCOMPRESSED_OK = frozenset({"permessage-deflate"})  # extensions under which an unflagged text frame is valid
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One final text frame holding `payload` (UTF-8): unmasked, as a server sends it (RFC 6455 5.1), RSV bits unset
+    (not compressed), the length in 7 bits, or 16 or 64 bits after the marker 126 or 127 (5.2)."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 0x10000:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
+
+
+class DirectProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, offering a `FrameWriter` to the app through the scope."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = cast(dict[str, Any] | None, getattr(self, "scope", None))  # set only when the app is to run
+        if scope is not None:
+            scope["extensions"][EXTENSION] = {"protocol": self}
+
+
+class FrameWriter:
+    """Writes pre-framed text messages to one `DirectProtocol` connection's transport, in order with what uvicorn
+    writes (the same transport, from the same event loop)."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: DirectProtocol) -> None:
+        self._protocol = protocol
+
+    @classmethod
+    def of(cls, scope: Mapping[str, Any]) -> FrameWriter | None:
+        offered = scope.get("extensions", {}).get(EXTENSION)
+        protocol = offered.get("protocol") if isinstance(offered, dict) else None
+        if not isinstance(protocol, DirectProtocol):
+            return None
+        if any(extension.name not in UNCOMPRESSED_OK for extension in protocol.conn.extensions):
+            return None
+        return cls(protocol)
+
+    @property
+    def ready(self) -> bool:
+        """Whether a frame may be written now: the connection open (no close sent or received), and the transport
+        below its high-water mark. When not, the caller queues (bounded) and sends through ASGI, which waits for the
+        transport to drain: flow control, and a client too slow is dropped as on the usual path."""
+        protocol = self._protocol
+        return (
+            protocol.writable.is_set()
+            and not protocol.close_sent
+            and not protocol.disconnected
+            and protocol.conn.state is State.OPEN
+        )
+
+    def write(self, frame: bytes) -> None:
+        self._protocol.transport.write(frame)
