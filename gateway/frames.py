@@ -36,13 +36,40 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class DirectProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, offering a `FrameWriter` to the app through the scope."""
+    """uvicorn's websockets-sansio protocol, offering a `FrameWriter` to the app through the scope.
+
+    Frames written through it within one turn of the event loop go out in ONE transport write at the end of the
+    turn (a burst of changes to many tickets puts several frames on one socket: one system call, not one each).
+    Whatever the app sends through ASGI first pushes them out, so the order on the wire is the order of the calls;
+    once a close is sent or received, what is pending is dropped (no data after a close frame)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[bytes] = []
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope = cast(dict[str, Any] | None, getattr(self, "scope", None))  # set only when the app is to run
         if scope is not None:
             scope["extensions"][EXTENSION] = {"protocol": self}
+
+    async def send(self, message: Any) -> None:
+        self.flush()
+        await super().send(message)
+
+    def write_frame(self, frame: bytes) -> None:
+        if not self._pending:
+            self.loop.call_soon(self.flush)
+        self._pending.append(frame)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        pending = self._pending
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        if self.conn.state is State.OPEN and not self.close_sent and not self.transport.is_closing():
+            self.transport.write(data)
 
 
 class FrameWriter:
@@ -78,4 +105,4 @@ class FrameWriter:
         )
 
     def write(self, frame: bytes) -> None:
-        self._protocol.transport.write(frame)
+        self._protocol.write_frame(frame)

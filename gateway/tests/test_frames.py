@@ -31,7 +31,7 @@ TEXTS = [
 
 async def frame_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Accepts, then for each text received answers what the writer can do, writes every TEXTS entry directly, and
-    one message through ASGI after them."""
+    one message through ASGI after them (to "direct only": the TEXTS entries alone)."""
     assert scope["type"] == "websocket"
     assert (await receive())["type"] == "websocket.connect"
     await send({"type": "websocket.accept"})
@@ -40,6 +40,11 @@ async def frame_app(scope: Scope, receive: Receive, send: Send) -> None:
         if message["type"] == "websocket.disconnect":
             return
         writer = FrameWriter.of(scope)
+        if message.get("text") == "direct only":  # nothing sent through ASGI after them
+            assert writer is not None
+            for text in TEXTS:
+                writer.write(text_frame(text.encode()))
+            continue
         await send({"type": "websocket.send", "text": json.dumps({"writer": writer is not None})})
         if writer is not None:
             for text in TEXTS:
@@ -77,6 +82,14 @@ async def test_written_frames_decode_in_order_with_uvicorns_own(compression: str
             for text in TEXTS:
                 assert await client.recv() == text
             assert await client.recv() == "after, through ASGI"
+
+
+@pytest.mark.integration
+async def test_frames_written_in_one_turn_go_out_at_its_end() -> None:
+    async with serve(DirectProtocol) as url, connect(url, max_size=1 << 20) as client:
+        await client.send("direct only")
+        for text in TEXTS:
+            assert await client.recv() == text
 
 
 @pytest.mark.integration
