@@ -112,10 +112,11 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
             prefix = frame_head.encode()
 
             def deliver(payload: Payload) -> bool:
-                """Written now, from the group's loop: no task of this operation wakes for it."""
+                """Written from the group's loop: no task of this operation wakes for it. Batched per turn where this
+                connection runs several shared subscriptions (a burst may bring each of them a frame)."""
                 if not writer.ready:
                     return False
-                writer.write(payload.framed(prefix, b"}"))
+                writer.write(payload.framed(prefix, b"}"), batched=len(self.shared_members) > 1)
                 return True
 
         member = view.shared.join(key, start, view.encode_payload, deliver)

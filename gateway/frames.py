@@ -13,10 +13,14 @@ through ASGI as before. Everything else (handshake, pings, close) stays on uvico
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Mapping
 from typing import Any, cast
 
+from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
 from websockets.http11 import Request
 from websockets.protocol import State
 
@@ -38,14 +42,20 @@ def text_frame(payload: bytes) -> bytes:
 class DirectProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol, offering a `FrameWriter` to the app through the scope.
 
-    Frames written through it within one turn of the event loop go out in ONE transport write at the end of the
-    turn (a burst of changes to many tickets puts several frames on one socket: one system call, not one each).
+    Frames written `batched` within one turn of the event loop go out in ONE transport write at the end of the turn
+    (a burst of changes to many tickets puts several frames on a socket that watches several: one system call, not
+    one each), by one callback for all the server's connections (`FrameBatch`); others go out at once (a socket
+    that can get one frame per turn saves nothing by waiting), after anything pending.
     Whatever the app sends through ASGI first pushes them out, so the order on the wire is the order of the calls;
     once a close is sent or received, what is pending is dropped (no data after a close frame)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, config: Config, server_state: ServerState, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, server_state, *args, **kwargs)
         self._pending: list[bytes] = []
+        batch = BATCHES.get(server_state)
+        if batch is None:
+            batch = BATCHES[server_state] = FrameBatch(self.loop)
+        self._batch = batch
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -57,10 +67,16 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         self.flush()
         await super().send(message)
 
-    def write_frame(self, frame: bytes) -> None:
-        if not self._pending:
-            self.loop.call_soon(self.flush)
-        self._pending.append(frame)
+    def write_frame(self, frame: bytes, batched: bool) -> None:
+        if batched:
+            if not self._pending:
+                self._batch.add(self)
+            self._pending.append(frame)
+        elif self._pending:
+            self._pending.append(frame)
+            self.flush()
+        else:
+            self.transport.write(frame)
 
     def flush(self) -> None:
         if not self._pending:
@@ -70,6 +86,28 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         pending.clear()
         if self.conn.state is State.OPEN and not self.close_sent and not self.transport.is_closing():
             self.transport.write(data)
+
+
+class FrameBatch:
+    """The connections of one server with frames pending in this turn of the loop, flushed by ONE callback at its
+    end (one callback per connection would cost more than the write it saves where each gets one frame)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._dirty: list[DirectProtocol] = []
+
+    def add(self, protocol: DirectProtocol) -> None:
+        if not self._dirty:
+            self._loop.call_soon(self._flush)
+        self._dirty.append(protocol)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for protocol in dirty:
+            protocol.flush()  # a no-op where an ASGI send flushed it already
+
+
+BATCHES: weakref.WeakKeyDictionary[ServerState, FrameBatch] = weakref.WeakKeyDictionary()  # one per server
 
 
 class FrameWriter:
@@ -104,5 +142,6 @@ class FrameWriter:
             and protocol.conn.state is State.OPEN
         )
 
-    def write(self, frame: bytes) -> None:
-        self._protocol.write_frame(frame)
+    def write(self, frame: bytes, *, batched: bool = False) -> None:
+        """Write `frame` now, or (`batched`) with the others written to this connection in this turn, at its end."""
+        self._protocol.write_frame(frame, batched)

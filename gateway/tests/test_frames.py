@@ -43,13 +43,13 @@ async def frame_app(scope: Scope, receive: Receive, send: Send) -> None:
         if message.get("text") == "direct only":  # nothing sent through ASGI after them
             assert writer is not None
             for text in TEXTS:
-                writer.write(text_frame(text.encode()))
+                writer.write(text_frame(text.encode()), batched=True)
             continue
         await send({"type": "websocket.send", "text": json.dumps({"writer": writer is not None})})
         if writer is not None:
-            for text in TEXTS:
+            for i, text in enumerate(TEXTS):
                 assert writer.ready
-                writer.write(text_frame(text.encode()))
+                writer.write(text_frame(text.encode()), batched=i % 3 == 1)  # at once or at the turn's end, mixed
         await send({"type": "websocket.send", "text": "after, through ASGI"})
 
 
