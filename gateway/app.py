@@ -18,6 +18,7 @@ from gateway.asgi import GraphQLView, create_app
 from gateway.clients import Backends
 from gateway.context import GatewayContext
 from gateway.documents import Documents, load_manifest
+from gateway.frames import DirectProtocol
 from gateway.live import LiveHub
 from gateway.loaders import ticket_loader
 from gateway.ratelimits import RateLimits
@@ -143,7 +144,7 @@ class GatewayApp:
             host=self.settings.gateway_host,
             port=self.settings.gateway_port,
             lifespan="off",  # start() and stop() run the gateway's parts
-            ws="websockets-sansio",
+            ws=DirectProtocol,  # uvicorn's websockets-sansio, offering the fan-out its frame writer (gateway.frames)
             ws_max_size=self.settings.max_body_bytes,
             log_config=None,
             access_log=False,

@@ -44,10 +44,11 @@ from common import metrics
 from gateway.context import GatewayContext
 from gateway.documents import Documents
 from gateway.errors import ApiError, Code
+from gateway.frames import FrameWriter
 from gateway.loaders import ticket_loader
 from gateway.responses import ResponseCache
 from gateway.settings import GatewaySettings
-from gateway.shared import End, SharedSubscriptions, Stream, share_key
+from gateway.shared import Deliver, End, Member, Payload, SharedSubscriptions, Stream, share_key
 from gateway.web import NO_CACHE, SecurityHeaders, WebClient, client_config, graphiql_page
 
 if TYPE_CHECKING:
@@ -62,6 +63,10 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
     """graphql-transport-ws, where `subscribe` names its document as an HTTP request does (query and/or the
     persisted-query extension); a refused document gets an `error` message before anything is parsed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shared_members: dict[str, Member] = {}  # by operation id: the shared subscriptions running
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and message["id"] not in self.operations:
@@ -99,19 +104,34 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
             )  # fmt: skip
 
         view = cast("GraphQLView", self.view)
-        member = view.shared.join(key, start, view.encode_payload)
-        frame_head = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
         websocket = cast(ASGIWebSocketAdapter, self.websocket).ws
+        frame_head = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+        writer = FrameWriter.of(websocket.scope)
+        deliver: Deliver | None = None
+        if writer is not None:
+            prefix = frame_head.encode()
+
+            def deliver(payload: Payload) -> bool:
+                """Written from the group's loop: no task of this operation wakes for it. Batched per turn where this
+                connection runs several shared subscriptions (a burst may bring each of them a frame)."""
+                if not writer.ready:
+                    return False
+                writer.write(payload.framed(prefix, b"}"), batched=len(self.shared_members) > 1)
+                return True
+
+        member = view.shared.join(key, start, view.encode_payload, deliver)
+        self.shared_members[operation.id] = member
         try:
             while True:
                 item = await member.next()
-                if isinstance(item, str):
+                if isinstance(item, Payload):
                     if operation.completed:
                         return
                     try:
-                        await websocket.send_text(frame_head + item + "}")
+                        await websocket.send_text(frame_head + item.text + "}")
                     except WebSocketDisconnect:
                         raise WebSocketDisconnected from None
+                    member.sent()
                 elif isinstance(item, End):
                     break  # the stream ended, or this client was too slow: `complete`, as Strawberry ends a stream
                 else:
@@ -121,7 +141,20 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
         except _OperationStreamClosed:
             return
         finally:
-            view.shared.leave(member)
+            self._leave(operation.id, member)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        """The client's `complete` (or the connection's end): a shared member leaves its group at once, so that the
+        group's loop writes nothing more for this operation."""
+        member = self.shared_members.get(operation_id)
+        if member is not None:
+            self._leave(operation_id, member)
+        await super().cleanup_operation(operation_id)
+
+    def _leave(self, operation_id: str, member: Member) -> None:
+        if self.shared_members.get(operation_id) is member:
+            del self.shared_members[operation_id]
+        cast("GraphQLView", self.view).shared.leave(member)
 
 
 class GraphQLView(GraphQL[GatewayContext, None]):

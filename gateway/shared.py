@@ -7,6 +7,12 @@ subscriber as before, with its own token checked by the backend on every read.
 
 A subscriber that joins a running group first gets the group's latest payload: the group has listened since before
 it first read the entity, so that payload is the entity as it is now ("first the current status, then every change").
+
+Delivery: the group's task offers each event to every member in one loop. A member whose socket can take a frame now
+(`Deliver`, gateway.frames) and has nothing queued gets it written there and then, without waking its own task;
+otherwise (socket above its high-water mark, or no direct path) the payload waits in the member's bounded queue, read
+by its operation's task through the usual send path, and direct writes resume only once that queue is empty, so
+each member's order holds. A full queue drops that member alone, as before.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
+from gateway.frames import text_frame
+
 log = logging.getLogger(__name__)
 
 PUBLIC_FIELDS = frozenset({"ticketStatus"})  # answers that do not depend on who asks (a ticket's status is public)
@@ -36,7 +44,31 @@ class End(enum.Enum):
     DROPPED = "dropped"  # this subscriber fell too far behind
 
 
-Item = str | PreExecutionError | End  # str: the JSON `payload` of a `next` frame, serialized once for the group
+class Payload:
+    """One event's `next` payload, serialized once for the whole group: its JSON text (the ASGI send path) and the
+    websocket frame last built from it (members of a group often share their operation id, so often their frame)."""
+
+    __slots__ = ("_around", "_data", "_frame", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._data: bytes | None = None
+        self._around: tuple[bytes, bytes] | None = None
+        self._frame = b""
+
+    def framed(self, prefix: bytes, suffix: bytes) -> bytes:
+        """The text frame of `prefix` + this payload + `suffix` (a subscriber's message around the payload)."""
+        around = (prefix, suffix)
+        if around != self._around:
+            if self._data is None:
+                self._data = self.text.encode()
+            self._frame = text_frame(prefix + self._data + suffix)
+            self._around = around
+        return self._frame
+
+
+Item = Payload | PreExecutionError | End
+Deliver = Callable[[Payload], bool]  # writes a payload to the subscriber's socket now; False when it cannot
 
 
 @functools.lru_cache(maxsize=512)
@@ -82,20 +114,25 @@ def share_key(query: str, operation_name: str | None, variables: dict[str, objec
 
 
 class Member:
-    """One subscriber of a group: a bounded queue of the group's items, read by its operation's task."""
+    """One subscriber of a group: its direct delivery (if any) and a bounded queue of the group's items, read by its
+    operation's task."""
 
-    __slots__ = ("_capacity", "_items", "_wake", "group")
+    __slots__ = ("_capacity", "_deliver", "_items", "_wake", "group")
 
-    def __init__(self, group: Group, capacity: int) -> None:
+    def __init__(self, group: Group, capacity: int, deliver: Deliver | None = None) -> None:
         self.group = group
         self._capacity = capacity
-        self._items: deque[Item] = deque()
+        self._deliver = deliver
+        self._items: deque[Item] = deque()  # the head stays until sent(): nothing written directly overtakes it
         self._wake: asyncio.Future[None] | None = None
 
     def offer(self, item: Item) -> bool:
-        """Queue `item` without waiting; False when this subscriber is (now) dropped for being too slow."""
-        if self._items and self._items[-1] in (End.DROPPED, End.COMPLETE):
-            return False
+        """Deliver or queue `item` without waiting; False when this subscriber is (now) dropped for being too slow."""
+        if self._items:
+            if self._items[-1] in (End.DROPPED, End.COMPLETE):
+                return False
+        elif self._deliver is not None and isinstance(item, Payload) and self._deliver(item):
+            return True
         if len(self._items) >= self._capacity and not isinstance(item, End):
             self._items.clear()
             item = End.DROPPED
@@ -105,14 +142,17 @@ class Member:
         return item is not End.DROPPED
 
     async def next(self) -> Item:
-        """The next item; an `End` stays (every later call returns it again)."""
+        """The oldest item not yet sent; it stays queued until `sent()`. An `End` stays for good (every later call
+        returns it again)."""
         while not self._items:
             self._wake = asyncio.get_running_loop().create_future()
             await self._wake
-        item = self._items[0]
-        if not isinstance(item, End):
+        return self._items[0]
+
+    def sent(self) -> None:
+        """The item `next()` returned is handled."""
+        if self._items and not isinstance(self._items[0], End):
             self._items.popleft()
-        return item
 
 
 class Group:
@@ -123,7 +163,7 @@ class Group:
         encode: Callable[[ExecutionResult], str],
     ) -> None:  # fmt: skip
         self.key = key
-        self.members: set[Member] = set()
+        self.members: dict[Member, None] = {}  # in the order they joined, which is the order they are served
         self.latest: Item | None = None  # for subscribers who join later
         self._registry = registry
         self._encode = encode
@@ -135,7 +175,7 @@ class Group:
             try:
                 async for result in source:
                     if isinstance(result, ExecutionResult):
-                        item: Item = self._encode(result)
+                        item: Item = Payload(self._encode(result))
                     elif isinstance(result, PreExecutionError):
                         item = result  # each subscriber reports it as Strawberry would
                     else:
@@ -154,7 +194,7 @@ class Group:
         for member in list(self.members):
             if not member.offer(item):
                 log.warning("dropping a slow subscriber")
-                self.members.discard(member)  # the others are not held up
+                self.members.pop(member, None)  # the others are not held up
                 self._registry.dropped += 1
 
 
@@ -175,22 +215,24 @@ class SharedSubscriptions:
         return sum(len(group.members) for group in self._groups.values())
 
     def join(
-        self, key: ShareKey, start: Callable[[], Awaitable[Stream]], encode: Callable[[ExecutionResult], str]
-    ) -> Member:
-        """A subscriber of the group `key`, which starts (with `start()` as its one stream) if it is not running."""
+        self, key: ShareKey, start: Callable[[], Awaitable[Stream]], encode: Callable[[ExecutionResult], str],
+        deliver: Deliver | None = None,
+    ) -> Member:  # fmt: skip
+        """A subscriber of the group `key`, which starts (with `start()` as its one stream) if it is not running.
+        `deliver`: how to write a payload to the subscriber's socket at once, when it can."""
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(self, key, start, encode)
-        member = Member(group, self._queue_size)
+        member = Member(group, self._queue_size, deliver)
         if group.latest is not None:
             member.offer(group.latest)
-        group.members.add(member)
+        group.members[member] = None
         return member
 
     def leave(self, member: Member) -> None:
         """Unregister `member`; the last one to leave stops the group's stream."""
         group = member.group
-        group.members.discard(member)
+        group.members.pop(member, None)
         if not group.members:
             self.forget(group)
             group.task.cancel()

@@ -8,7 +8,7 @@ import json
 
 from strawberry.types.execution import ExecutionResult
 
-from gateway.shared import End, Member, SharedSubscriptions, Stream, share_key
+from gateway.shared import End, Member, Payload, SharedSubscriptions, Stream, share_key
 
 TICKET_STATUS = "subscription($id: ID!) { ticketStatus(ticketId: $id) { status version } }"
 ORDER_STATUS = "subscription($id: ID!) { orderStatus(orderId: $id) { status version } }"
@@ -43,8 +43,9 @@ async def drain(member: Member, count: int) -> list[int]:
     got = []
     for _ in range(count):
         item = await asyncio.wait_for(member.next(), 5)
-        assert isinstance(item, str), item
-        got.append(json.loads(item)["data"]["version"])
+        assert isinstance(item, Payload), item
+        got.append(json.loads(item.text)["data"]["version"])
+        member.sent()
     return got
 
 
@@ -104,6 +105,38 @@ async def test_a_slow_subscriber_is_dropped_alone_and_the_others_continue() -> N
     assert source.closed
 
 
+async def test_direct_delivery_never_overtakes_what_waits_in_the_queue() -> None:
+    """A member whose socket takes frames gets them written from the group's loop (its task not woken); while its
+    socket is full they wait in its queue, and direct writes resume only once the queue is sent."""
+    shared, source = SharedSubscriptions(queue_size=8), Source()
+    key = share_key(TICKET_STATUS, None, {"id": "t1"})
+    assert key is not None
+    socket_ready, written = [True], []
+
+    def deliver(payload: Payload) -> bool:
+        if socket_ready[0]:
+            written.append(json.loads(payload.text)["data"]["version"])
+        return socket_ready[0]
+
+    member = shared.join(key, source.start, source.encode, deliver)
+    for version in range(3):
+        source.feed.put_nowait(version)
+    await settle()
+    assert written == [0, 1, 2]
+    socket_ready[0] = False  # above the high-water mark
+    source.feed.put_nowait(3)
+    await settle()
+    socket_ready[0] = True  # drained, but 3 is still queued: 4 must wait behind it
+    source.feed.put_nowait(4)
+    await settle()
+    assert written == [0, 1, 2]
+    assert await drain(member, 2) == [3, 4]  # through the task's (usual) send path, in order
+    source.feed.put_nowait(5)
+    await settle()
+    assert written == [0, 1, 2, 5]  # the queue is empty again: written directly
+    shared.leave(member)
+
+
 async def test_when_the_stream_ends_every_subscriber_completes() -> None:
     shared = SharedSubscriptions(queue_size=4)
 
@@ -117,6 +150,8 @@ async def test_when_the_stream_ends_every_subscriber_completes() -> None:
     assert key is not None
     members = [shared.join(key, start, lambda r: json.dumps({"data": r.data})) for _ in range(2)]
     for member in members:
-        assert json.loads(str(await member.next()))["data"] == {"version": 1}
+        first = await member.next()
+        assert isinstance(first, Payload) and json.loads(first.text)["data"] == {"version": 1}
+        member.sent()
         assert await asyncio.wait_for(member.next(), 5) is End.COMPLETE
     assert shared.group_count == 0  # a new subscriber starts afresh

@@ -5,18 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import nats
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
+from common import events
 from common.testing.poll import eventually
+from common.testing.servers import RunningServer
 from gateway.tests.helpers import (
     CANCEL_ORDER,
     ORDER_FIELDS,
     PAY_ORDER,
+    WS_PROTOCOL,
     GraphQLClient,
     Stack,
     WsClient,
 )
+from ticketstore.events.v1 import tickets_pb2 as ticket_events
+from ticketstore.tickets.v1 import tickets_pb2 as tickets_api
 
 TICKET_STATUS = "subscription($id: ID!) { ticketStatus(ticketId: $id) { ticketId status version orderId } }"
 ORDER_STATUS = f"subscription($id: ID!) {{ orderStatus(orderId: $id) {{ {ORDER_FIELDS} }} }}"
@@ -249,3 +257,73 @@ async def test_pages_of_other_origins_cannot_open_a_websocket(
         await ws.init()
     async with ws_connect(headers={"Origin": stack.gateway.url}) as ws:  # the gateway's own pages (GraphiQL)
         await ws.init()
+
+
+WIDE_STATUS = (  # about 1 KiB per `next` frame: a socket's buffers fill after fewer events
+    "subscription($id: ID!) { ticketStatus(ticketId: $id) { "
+    + " ".join(f"a{i}: ticketId b{i}: orderId" for i in range(12))
+    + " version } }"
+)
+
+
+async def test_a_slow_websocket_is_dropped_alone_and_every_watcher_keeps_its_order(
+    clients: Callable[[], GraphQLClient], ws_connect: Any, start_gateway: Any, nats_server: RunningServer
+) -> None:
+    """Through real sockets: a watcher that stops reading (its client takes in one message, then reads no more from
+    its socket until asked) and one that reads, in ONE shared group. The gateway writes frames straight to the
+    sockets until the slow one's is full, then queues for it (bounded) and drops it alone: `complete` after an
+    unbroken prefix of the versions; the other (permessage-deflate negotiated, so the frames written directly go
+    uncompressed among its compressed ones) sees every version in order, before and after the drop."""
+    seller = clients()
+    await seller.sign_up()
+    ticket = await seller.create_ticket()
+    gateway = await start_gateway(nats_url=nats_server.url)  # its events: ours alone
+    shared = gateway.view.shared
+    publisher = await nats.connect(nats_server.url)
+    url = gateway.url.replace("http://", "ws://") + "/graphql"
+    try:
+        async with (
+            ws_connect(gateway) as fast,
+            connect(
+                url, subprotocols=[Subprotocol(WS_PROTOCOL)], max_queue=1, ping_interval=None, compression=None
+            ) as slow_socket,
+        ):  # fmt: skip
+            slow = WsClient(slow_socket)
+            for ws in (fast, slow):
+                await ws.init()
+            fast_op = await fast.subscribe(WIDE_STATUS, {"id": ticket["id"]})
+            assert (await fast.next_data(fast_op))["ticketStatus"]["version"] == 0
+            slow_op = await slow.subscribe(WIDE_STATUS, {"id": ticket["id"]})
+            assert (await slow.next_data(slow_op))["ticketStatus"]["version"] == 0
+            assert (shared.group_count, shared.member_count) == (1, 2)
+
+            seen: list[int] = []
+            version = 0
+            while shared.dropped == 0:  # the slow socket takes nothing more in: bounded by its buffers
+                assert version < 50_000, "the slow watcher was never dropped"
+                for _ in range(50):
+                    version += 1
+                    await publisher.publish(events.TICKET_UPDATED, ticket_updated(ticket["id"], version))
+                while not seen or seen[-1] < version:
+                    seen.append((await fast.next_data(fast_op))["ticketStatus"]["version"])
+            assert shared.member_count == 1
+            version += 1
+            await publisher.publish(events.TICKET_UPDATED, ticket_updated(ticket["id"], version))
+            seen.append((await fast.next_data(fast_op))["ticketStatus"]["version"])
+            assert seen == list(range(1, version + 1))  # every version, in order, before and after the drop
+
+            got = []
+            while (message := await slow.receive())["type"] == "next":  # reading again: what was sent
+                assert message["id"] == slow_op
+                got.append(message["payload"]["data"]["ticketStatus"]["version"])
+            assert message == {"id": slow_op, "type": "complete"}  # dropped: the stream ends for it alone
+            assert got == list(range(1, len(got) + 1)) and len(got) < version  # an unbroken prefix
+    finally:
+        await publisher.close()
+
+
+def ticket_updated(ticket_id: str, version: int) -> bytes:
+    return ticket_events.TicketUpdated(
+        ticket_id=ticket_id, title="t", price_cents=100, seller_id="s", status=tickets_api.TICKET_STATUS_AVAILABLE,
+        version=version,
+    ).SerializeToString()  # fmt: skip
