@@ -277,9 +277,9 @@ async def test_a_slow_websocket_is_dropped_alone_and_every_watcher_keeps_its_ord
     seller = clients()
     await seller.sign_up()
     ticket = await seller.create_ticket()
-    gateway = await start_gateway(nats_url=nats_server.url)  # its events: ours alone
+    gateway = await start_gateway(nats_url=nats_server.url_as("gateway"))  # its events: ours alone
     shared = gateway.view.shared
-    publisher = await nats.connect(nats_server.url)
+    publisher = await nats.connect(nats_server.admin_url)  # publishes as tickets_svc would
     url = gateway.url.replace("http://", "ws://") + "/graphql"
     try:
         async with (

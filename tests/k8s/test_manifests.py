@@ -938,8 +938,37 @@ def test_each_mongo_service_has_its_own_single_node_replica_set(overlay: Overlay
         assert f"--dbpath={data_mount(mongo)}" in command, f"{mongo.name}: data not on the volume"
         assert mongo.obj["spec"]["replicas"] == 1
         init = yaml.safe_dump(mongo.containers[0].get("lifecycle", {}).get("postStart", {}))
-        assert "rs.initiate(" in init and "NotYetInitialized" in init, f"{mongo.name}: nothing runs rs.initiate()"
+        assert "rs.initiate(" in init and "setName" in init, f"{mongo.name}: nothing runs rs.initiate()"
     assert len(owners) == 4
+
+
+MONGO_OWNERS = {"auth_svc": "auth", "tickets_svc": "tickets", "orders_svc": "orders", "payments_svc": "payments"}
+
+
+def test_each_mongo_server_has_access_control_and_each_service_its_own_user(overlay: Overlay) -> None:
+    for module, service in MONGO_OWNERS.items():
+        pod = overlay.deployment_for(module)
+        assert pod is not None, module
+        (app,) = pod.containers
+        assert secret_env(app)["MONGO_PASSWORD"] == (f"mongo-{service}", "password")
+        env = effective_env(overlay, app)
+        url = urlparse(env["MONGO_URL"])
+        assert (url.username, url.password) == (service, "$(MONGO_PASSWORD)"), "MONGO_URL carries its own user"
+        assert parse_qs(url.query).get("authSource") == [service] and env["MONGO_DB"] == service
+        names = [e["name"] for e in app["env"]]
+        assert names.index("MONGO_PASSWORD") < names.index("MONGO_URL"), "$(MONGO_PASSWORD) is expanded only after it"
+        held = {n for kind, n, _, _ in references(pod) if kind == "Secret" and n.startswith("mongo-")}
+        assert held == {f"mongo-{service}"}, f"{pod.name} holds {sorted(held)}"
+        (mongo,), _ = service_target(overlay, url.hostname or "", url.port or 27017)
+        assert mongo.name == f"{service}-mongo"  # the hook names the user and database after the pod
+        mounted = {n for kind, n, _, _ in references(mongo) if kind == "Secret"}
+        assert mounted == {f"mongo-{service}"}, f"{mongo.name} mounts {sorted(mounted)}"
+        (mongod,) = mongo.containers
+        key_file = next(arg.split("=", 1)[1] for arg in mongod["command"] if arg.startswith("--keyFile="))
+        copy = " ".join(mongo.obj["spec"]["template"]["spec"]["initContainers"][0]["command"])
+        assert f"chmod 0400 {key_file}" in copy, "mongod refuses a key file others may read"
+        hook = yaml.safe_dump(mongod["lifecycle"]["postStart"])
+        assert "readWrite" in hook and "createUser" in hook and "updateUser" in hook, mongo.name
 
 
 def nats_pod(ov: Overlay) -> Pod:
