@@ -295,7 +295,11 @@ class Consumer:
                 if self.lanes == 1:
                     await self._run_lane(messages)
                 else:
-                    await asyncio.gather(*(self._run_lane(lane) for lane in self._by_lane(messages)))
+                    # A lane that fails (an ack or dead-letter publish raising) cancels the others, so no lane
+                    # outlives the loop that the supervisor restarts (its entity's next events would overlap it).
+                    async with asyncio.TaskGroup() as lanes:
+                        for lane in self._by_lane(messages):
+                            lanes.create_task(self._run_lane(lane))
             finally:
                 self._busy = False
 

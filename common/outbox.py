@@ -111,7 +111,12 @@ class _Relay:
         metrics.OUTBOX_RELAY_SECONDS.labels(self.service).observe(_age(event.created_at))
 
     def start(self, supervisor: Supervisor | None = None) -> None:
-        self._task = (supervisor or Supervisor()).spawn("outbox-relay", self._run)
+        self._task = (supervisor or Supervisor()).spawn(self.task_name, self._run)
+
+    @property
+    def task_name(self) -> str:
+        """The relay's name under supervision (health and restarts are counted by it)."""
+        return "outbox-relay"
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -252,6 +257,10 @@ class DocumentOutbox(_Relay):
     ) -> None:
         super().__init__(bus, service, sweep_seconds)
         self._collection = collection
+
+    @property
+    def task_name(self) -> str:
+        return f"outbox-relay:{self._collection.name}"
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index([(PENDING_COUNT, ASCENDING)])
