@@ -68,6 +68,8 @@ class _Relay:
         self._bus = bus
         self._sweep_seconds = sweep_seconds
         self._handed: list[PendingEvent] = []  # committed, not yet published by this process
+        self._published: list[PendingEvent] = []  # acknowledged by the broker, not yet removed from the store
+        self._remover: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -87,13 +89,24 @@ class _Relay:
         self._wake.set()
 
     async def _publish_handed(self) -> int:
-        """Publish what commits handed over (in the order they committed), then remove it from the store."""
-        async with self._lock:
-            batch, self._handed = self._handed[:BATCH], self._handed[BATCH:]
-            if batch:
-                await self._publish_all(batch)
+        """Publish what commits handed over (in the order they committed). Their removal from the store runs beside
+        (`_remove_published`), so the next commits' events do not wait for it: on nx-27017 a removal queues for the
+        process's write turn behind the transactions in progress."""
+        batch, self._handed = self._handed[:BATCH], self._handed[BATCH:]
+        if batch:
+            await self._publish_all(batch)
+            self._published.extend(batch)
+            if self._remover is None or self._remover.done():
+                self._remover = asyncio.create_task(self._remove_published())
+        return len(batch)
+
+    async def _remove_published(self) -> None:
+        while self._published:
+            batch, self._published = self._published[:BATCH], self._published[BATCH:]
+            try:
                 await self._remove(batch)
-            return len(batch)
+            except Exception:  # they stay stored: the sweep publishes them again and the broker drops the repeats
+                log.warning("outbox relay: %d published events not removed; the sweep will", len(batch), exc_info=True)
 
     async def _publish_all(self, pending: list[PendingEvent]) -> None:
         """The publishes go out together (written in order on one connection, acknowledged concurrently): if any
@@ -125,6 +138,8 @@ class _Relay:
                 await self._task
         with contextlib.suppress(Exception):  # a last attempt; whatever is left is swept by the next start
             await self._publish_handed()
+            if self._remover is not None:
+                await self._remover
             await self.sweep()
 
     async def _run(self) -> None:
