@@ -7,6 +7,7 @@ import uuid
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 
 from common import events
 from common.bus import EventBus
@@ -39,6 +40,7 @@ from tickets_svc.tests.helpers import (
     state,
     updates,
 )
+from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
 # --- the tests ---
@@ -222,3 +224,43 @@ async def test_events_committed_before_a_crash_are_published_exactly_once_on_res
     finally:
         await app.stop()
         await client.close()
+
+
+async def test_order_events_of_many_tickets_handled_concurrently_apply_in_order_per_ticket(
+    tickets_app: TicketsApp,
+    settings: TicketsSettings,
+    tickets: Stub,
+    seller: User,
+    bus: EventBus,
+    ticket_stream: StreamWatcher,
+) -> None:
+    """Each ticket's story (held by A, released, held by B, sold to B), the tickets' stories interleaved on the
+    stream, handled by a consumer with several lanes: every ticket ends sold to B, its versions published in order.
+    """
+    (consumer,) = tickets_app.runtime.consumers
+    assert consumer.lanes == settings.event_lanes > 1  # no transaction in its handlers: lanes on any server
+    ticket_ids = [await new_ticket(tickets, seller) for _ in range(6)]
+    orders = {ticket_id: (new_id(), new_id()) for ticket_id in ticket_ids}
+    last = 0
+    for step in range(4):
+        for ticket_id, (first, second) in orders.items():
+            story: list[tuple[str, Message]] = [
+                (events.ORDER_CREATED, created(first, ticket_id)),
+                (events.ORDER_CANCELLED, cancelled(first, ticket_id)),
+                (events.ORDER_CREATED, created(second, ticket_id)),
+                (events.ORDER_COMPLETED, completed(second, ticket_id)),
+            ]
+            last = await publish(bus, *story[step])
+    await consumed(bus, last)
+    for ticket_id, (_, second) in orders.items():
+        assert await state(tickets, ticket_id) == (SOLD, second, 4)
+    seen = await ticket_stream.wait_for(len(ticket_ids) * 5)
+    for ticket_id, (first, second) in orders.items():
+        published = [(v, status, order) for v, status, order, t in _updates_of(seen) if t == ticket_id]
+        assert published == [(1, RESERVED, first), (2, AVAILABLE, ""), (3, RESERVED, second), (4, SOLD, second)]
+
+
+def _updates_of(seen: list[tuple[str, Message, str]]) -> list[tuple[int, int, str, str]]:
+    """(version, status, order_id, ticket_id) of every ticket.updated among `seen`, in stream order."""
+    found = [m for s, m, _ in seen if s == events.TICKET_UPDATED and isinstance(m, ticket_events.TicketUpdated)]
+    return [(m.version, m.status, m.order_id, m.ticket_id) for m in found]
