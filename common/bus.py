@@ -13,6 +13,14 @@ none. EARLY messages are redelivered the same way. While a handler works, the br
 so a slow handler is not redelivered to another replica at the same time; a handler stuck longer than
 `handler_timeout` is cancelled and retried.
 
+Order and concurrency: a consumer runs `lanes` handlers at once. Each message goes to the lane of its entity
+(`lane_of`: a pure function of the entity key, which is the entity id of the message's `Nats-Msg-Id` unless the
+subject's handler names another key), and each lane handles and acks its messages one after the other, in stream
+order. So events of one entity are always handled in the order they were published, and different entities
+overlap. With one lane (the default) the consumer is strictly sequential. Acks are sent without waiting for the
+broker's confirmation: an ack that is lost only means a redelivery, which the versioned replicas turn into a
+duplicate (acknowledged, nothing changed).
+
 Each consumer's loop runs under `common.supervisor`: if acking, dead-lettering or terming raises (NATS
 reconnecting), the loop is restarted with backoff and the service reports NOT_SERVING meanwhile.
 """
@@ -23,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -61,17 +70,38 @@ class Delivery:
 
 
 Handler = Callable[[M, Delivery], Awaitable[Outcome]]
+LaneKey = Callable[[M], str]  # the entity whose events must stay in order, read from the payload
+
+
+def lane_of(entity_key: str, lanes: int) -> int:
+    """The lane (0 .. lanes-1) that handles the events of `entity_key`: the same for every message of the entity,
+    in every process (crc32, not Python's per-process salted hash)."""
+    if lanes < 1:
+        raise ValueError(f"a consumer needs at least one lane, not {lanes}")
+    return zlib.crc32(entity_key.encode()) % lanes
+
+
+def msg_id_entity(msg_id: str) -> str:
+    """The entity id in a `<subject>:<entity id>[:<version>]` dedup id (common.events.msg_id); the whole id when it
+    has another shape (a message published by hand)."""
+    parts = msg_id.split(":")
+    return parts[1] if len(parts) in (2, 3) else msg_id
 
 
 class Handlers(Mapping[str, Handler[Any]]):
     """Event handlers keyed by subject. `on` is where the types meet: mypy checks that a handler takes the payload
-    its subject carries, and the consumer decodes exactly that payload, so a handler needs no isinstance check."""
+    its subject carries, and the consumer decodes exactly that payload, so a handler needs no isinstance check.
+    `key` (optional) names the entity whose events must be handled in order (see the module docstring); without
+    one it is the entity id of the message's `Nats-Msg-Id`."""
 
     def __init__(self) -> None:
         self._by_subject: dict[str, Handler[Any]] = {}
+        self.lane_keys: dict[str, LaneKey[Any]] = {}
 
-    def on(self, subject: events.Subject[M], handler: Handler[M]) -> Handlers:
+    def on(self, subject: events.Subject[M], handler: Handler[M], key: LaneKey[M] | None = None) -> Handlers:
         self._by_subject[subject] = handler
+        if key is not None:
+            self.lane_keys[subject] = key
         return self
 
     def __getitem__(self, subject: str) -> Handler[Any]:
@@ -199,9 +229,11 @@ class EventBus:
         handlers: Mapping[str, Handler[Any]],
         retry: RetryPolicy | None = None,
         supervisor: Supervisor | None = None,
+        lanes: int = 1,
     ) -> Consumer:
         """Start a durable pull consumer; subjects without a handler are acknowledged and skipped.
 
+        `lanes`: how many entities' events are handled at once (see the module docstring; 1 = one at a time).
         Its loop runs under `supervisor` (the runtime's, which reports health); without one, under its own."""
         stream = events.stream_for(filter_subject.replace(">", "x"))
         retry = retry or RetryPolicy()
@@ -214,13 +246,14 @@ class EventBus:
             filter_subject=filter_subject,
         )
         subscription = await self.js.pull_subscribe(filter_subject, durable=durable, stream=stream.name, config=config)
-        consumer = Consumer(self, durable, filter_subject, subscription, dict(handlers), retry)
+        keys = handlers.lane_keys if isinstance(handlers, Handlers) else {}
+        consumer = Consumer(self, durable, filter_subject, subscription, dict(handlers), retry, lanes, keys)
         consumer.start(supervisor or Supervisor())
         return consumer
 
 
 class Consumer:
-    """Processes one durable consumer's messages in order, one at a time, until stopped."""
+    """Processes one durable consumer's messages until stopped: in order per entity, `lanes` entities at a time."""
 
     def __init__(
         self,
@@ -230,8 +263,13 @@ class Consumer:
         subscription: JetStreamContext.PullSubscription,
         handlers: dict[str, Handler[Any]],
         retry: RetryPolicy,
+        lanes: int = 1,
+        keys: Mapping[str, LaneKey[Any]] | None = None,
     ) -> None:
+        lane_of("", lanes)  # refuses a lane count below 1 here, not in the loop
         self._bus = bus
+        self.lanes = lanes
+        self._keys = dict(keys or {})
         self.durable = durable
         self.name = f"consumer:{durable}:{filter_subject}"
         self._subscription = subscription
@@ -246,7 +284,8 @@ class Consumer:
         self._task = supervisor.spawn(self.name, self._run)
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Finish the message in hand (its ack included), then stop; the rest of a batch is redelivered later."""
+        """Finish the messages in hand (one per lane, acks included), then stop; the rest of a batch is redelivered
+        later."""
         self._stopping = True
         if self._task is not None and not self._busy:
             self._task.cancel()  # idle (waiting in fetch): nothing in hand to finish
@@ -274,14 +313,40 @@ class Consumer:
                 log.exception("%s: fetch failed; retrying", self.durable)
                 await asyncio.sleep(1.0)
                 continue
-            for msg in messages:
-                if self._stopping:
-                    return
-                self._busy = True
-                try:
-                    await self._process(msg)
-                finally:
-                    self._busy = False
+            self._busy = True
+            try:
+                if self.lanes == 1:
+                    await self._run_lane(messages)
+                else:
+                    # A lane that fails (an ack or dead-letter publish raising) cancels the others, so no lane
+                    # outlives the loop that the supervisor restarts (its entity's next events would overlap it).
+                    async with asyncio.TaskGroup() as lanes:
+                        for lane in self._by_lane(messages):
+                            lanes.create_task(self._run_lane(lane))
+            finally:
+                self._busy = False
+
+    def _by_lane(self, messages: list[Msg]) -> list[list[Msg]]:
+        """The batch split into lanes, each in stream order (empty lanes left out)."""
+        lanes: list[list[Msg]] = [[] for _ in range(self.lanes)]
+        for msg in messages:
+            lanes[lane_of(self._entity_key(msg), self.lanes)].append(msg)
+        return [lane for lane in lanes if lane]
+
+    def _entity_key(self, msg: Msg) -> str:
+        key = self._keys.get(msg.subject)
+        if key is not None:
+            try:
+                return key(events.decode(msg.subject, msg.data))
+            except DecodeError:
+                pass  # undecodable: dead-lettered by its lane; any lane will do
+        return msg_id_entity((msg.headers or {}).get(MSG_ID_HEADER, ""))
+
+    async def _run_lane(self, messages: list[Msg]) -> None:
+        for msg in messages:
+            if self._stopping:
+                return
+            await self._process(msg)
 
     async def sample_lag(self) -> None:
         """Refresh the lag gauges from the consumer's info (common.metrics.Sampler calls this)."""
@@ -295,7 +360,7 @@ class Consumer:
         handler = self._handlers.get(msg.subject)
         if handler is None:
             metrics.EVENTS_DELIVERED.labels(self.durable, msg.subject, "skipped").inc()
-            await _confirmed_ack(msg)
+            await _ack(msg)
             self.stats.handled += 1
             return
         if attempt > 1:
@@ -334,7 +399,7 @@ class Consumer:
             log.info("%s: %s arrived early (attempt %d); redelivering later", self.durable, msg.subject, attempt)
             await msg.nak(delay=self._retry.delay(attempt))
             return
-        await _confirmed_ack(msg)
+        await _ack(msg)
         self.stats.handled += 1
 
     def _observe(self, subject: str, outcome: str, started: float) -> None:
@@ -373,9 +438,10 @@ class Consumer:
         log.error("%s: %s moved to dead letters: %s", self.durable, msg.subject, error)
 
 
-async def _confirmed_ack(msg: Msg) -> None:
-    """Ack and wait for the broker to confirm, so a stop right after cannot turn it into a redelivery."""
+async def _ack(msg: Msg) -> None:
+    """Ack without waiting for the broker's confirmation (no round trip per event). An ack lost on the way (NATS
+    reconnecting, the process stopping) only means a redelivery, which the handlers' idempotence makes harmless."""
     try:
-        await msg.ack_sync(timeout=5)
-    except Exception:  # the handler's work is idempotent: a lost ack only means one harmless redelivery
-        log.warning("ack of %s not confirmed; it may be redelivered", msg.subject, exc_info=True)
+        await msg.ack()
+    except Exception:
+        log.warning("ack of %s not sent; it will be redelivered", msg.subject, exc_info=True)

@@ -25,7 +25,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
-from pymongo.results import DeleteResult, InsertOneResult, UpdateResult
+from pymongo.operations import UpdateOne
+from pymongo.results import BulkWriteResult, DeleteResult, InsertOneResult, UpdateResult
 
 from common.timestamps import epoch_millis, from_epoch_millis
 
@@ -56,6 +57,25 @@ class _WriteTurn:
 _turns: dict[tuple[int, Any], _WriteTurn] = {}
 
 
+def _turn_of(client: AsyncMongoClient[Document]) -> _WriteTurn:
+    key = (id(asyncio.get_running_loop()), client.eq_props())
+    turn = _turns.get(key)
+    if turn is None:  # created before any await, so concurrent first callers share one lock
+        turn = _turns[key] = _WriteTurn()
+    return turn
+
+
+async def isolates_transactions(client: AsyncMongoClient[Document]) -> bool:
+    """Whether the server isolates concurrent transactions (a replica set or mongos; not nx-27017). Asked once."""
+    turn = _turn_of(client)
+    if turn.isolated is None:
+        async with turn.lock:
+            if turn.isolated is None:
+                hello = await client.admin.command("hello")
+                turn.isolated = "setName" in hello or hello.get("msg") == "isdbgrid"
+    return turn.isolated
+
+
 @contextlib.asynccontextmanager
 async def exclusive(client: AsyncMongoClient[Document]) -> AsyncIterator[None]:
     """Hold this process's write turn on a server that does not isolate transactions; a no-op on one that does.
@@ -65,16 +85,8 @@ async def exclusive(client: AsyncMongoClient[Document]) -> AsyncIterator[None]:
     as SQLite savepoints and lose writes), so there a process's transactions run one at a time. Plain writes take
     it too: there a write made while another session's transaction is open joins that transaction.
     """
-    key = (id(asyncio.get_running_loop()), client.eq_props())
-    turn = _turns.get(key)
-    if turn is None:  # created before any await, so concurrent first callers share one lock
-        turn = _turns[key] = _WriteTurn()
-    if turn.isolated is None:
-        async with turn.lock:
-            if turn.isolated is None:
-                hello = await client.admin.command("hello")
-                turn.isolated = "setName" in hello or hello.get("msg") == "isdbgrid"
-    if turn.isolated:
+    turn = _turn_of(client)
+    if await isolates_transactions(client):
         yield
     else:
         async with turn.lock:
@@ -180,6 +192,13 @@ class Collection:
     async def delete_many(self, filter: Document, *, session: Session | None = None) -> DeleteResult:
         async with self._turn(session):
             return await self._collection.delete_many(encode_times(filter), session=session)
+
+    async def update_each(self, updates: Sequence[tuple[Document, Document]]) -> BulkWriteResult:
+        """Several (filter, update) pairs, applied in order, in one command (one round trip); each is atomic on its
+        own, the whole is not."""
+        operations = [UpdateOne(encode_times(filter), encode_times(update)) for filter, update in updates]
+        async with self._turn(None):
+            return await self._collection.bulk_write(operations, ordered=True)
 
     def _turn(self, session: Session | None) -> contextlib.AbstractAsyncContextManager[None]:
         # With a session the write belongs to a transaction, and `in_transaction` already holds the turn.

@@ -47,7 +47,7 @@ class Runtime:
         self._outbox: Outbox | None = None
         self.revocations = Revocations()
         self._server: GrpcServer | None = None
-        self._listeners: list[tuple[str, Handlers, RetryPolicy | None]] = []
+        self._listeners: list[tuple[str, Handlers, RetryPolicy | None, bool]] = []
         self._consumers: list[Consumer] = []
         self._start_hooks: list[Callable[[], Awaitable[None]]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
@@ -102,12 +102,17 @@ class Runtime:
             min_ping_interval_seconds=self.settings.grpc_min_ping_interval_seconds,
         )
 
-    def listen(self, handlers: Handlers, retry: RetryPolicy | None = None) -> None:
+    def listen(self, handlers: Handlers, retry: RetryPolicy | None = None, *, transactional: bool = True) -> None:
         """Consume the streams that hold `handlers`' subjects, one durable consumer per stream named after this
-        service (e.g. "order.>" of ORDERS)."""
+        service (e.g. "order.>" of ORDERS).
+
+        Events of different entities are handled concurrently (EVENT_LANES at a time, in order per entity) when
+        that is safe: the service's database isolates transactions (a replica set), or its handlers use none
+        (`transactional=False`: single-document conditional writes, atomic on every server). Otherwise one at a
+        time: the embedded dev/test server (nx-27017) does not isolate concurrent transactions."""
         for stream in dict.fromkeys(events.stream_for(subject) for subject in handlers):
             (pattern,) = stream.subjects  # one pattern per stream, so one filter per durable consumer
-            self._listeners.append((pattern, handlers, retry))
+            self._listeners.append((pattern, handlers, retry, transactional))
 
     def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
         self._start_hooks.append(hook)
@@ -133,12 +138,21 @@ class Runtime:
             await hook()
         if self._outbox is not None:
             self._outbox.start(self.supervisor)  # its first sweep publishes what a crash left behind
-        for filter_subject, handlers, retry in self._listeners:
-            consumer = await self.bus.consume(self.name, filter_subject, handlers, retry, self.supervisor)
+        for filter_subject, handlers, retry, transactional in self._listeners:
+            lanes = await self._event_lanes(transactional)
+            consumer = await self.bus.consume(self.name, filter_subject, handlers, retry, self.supervisor, lanes)
             self._consumers.append(consumer)
         self.sampler.start()
         if self._server is not None:
             await self._server.start()
+
+    async def _event_lanes(self, transactional: bool) -> int:
+        """How many entities' events a consumer handles at once (see `listen`)."""
+        if not isinstance(self.settings, MongoSettings) or self._mongo is None:
+            return 1
+        if transactional and not await mongo.isolates_transactions(self._mongo):
+            return 1
+        return self.settings.event_lanes
 
     @property
     def consumers(self) -> list[Consumer]:

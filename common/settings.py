@@ -80,3 +80,6 @@ class MongoSettings(ServiceSettings):
     mongo_db: str = ""
     # How long an operation waits for an unreachable MongoDB before it fails (an event handler is then retried).
     mongo_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Event handlers running at once per consumer, each for other entities (common.bus lanes; common.runtime
+    # `listen` says when more than one is used).
+    event_lanes: int = Field(default=8, ge=1, le=256)

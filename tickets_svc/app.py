@@ -23,11 +23,18 @@ class TicketsApp(RuntimeApp):
     ) -> None:
         self.runtime = Runtime("tickets_svc", settings)
         runtime = self.runtime
-        self.store = TicketStore(runtime.mongo, settings.mongo_db, lambda: runtime.outbox)
+        self.store = TicketStore(runtime.mongo, settings.mongo_db, lambda: runtime.bus, runtime.name)
         tickets = Tickets(self.store, clock or SystemClock())
         servicer = TicketsServicer(tickets)
         runtime.serve(
             lambda server: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, server), [SERVICE_NAME]
         )
-        runtime.listen(Listeners(tickets).handlers(), retry)
+        # Its handlers use no transaction (one conditional write each), so tickets are handled concurrently.
+        runtime.listen(Listeners(tickets).handlers(), retry, transactional=False)
         runtime.on_start(self.store.ensure_indexes)
+        runtime.on_start(self._start_relay)
+        runtime.on_stop(self.store.outbox.stop)
+        runtime.sampler.add(self.store.outbox.sample_backlog)
+
+    async def _start_relay(self) -> None:
+        self.store.outbox.start(self.runtime.supervisor)  # its first sweep publishes what a crash left behind

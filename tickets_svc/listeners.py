@@ -15,7 +15,9 @@ class Listeners:
         self._tickets = tickets
 
     def handlers(self) -> Handlers:
-        return order_event_handlers(self)
+        # The events of one ticket stay in order (not only those of one order): an order.created that overtook
+        # the previous holder's order.cancelled would only be early.
+        return order_event_handlers(self, key=lambda message: message.ticket_id)
 
     async def on_order_created(self, message: orders_pb2.OrderCreated, delivery: Delivery) -> Outcome:
         return await self._tickets.order_created(message.order_id, message.ticket_id, message.version)

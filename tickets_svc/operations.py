@@ -9,7 +9,7 @@ from collections.abc import Callable
 from common import paging
 from common.bus import Outcome
 from common.clock import Clock
-from common.errors import NotFound
+from common.errors import InvalidInput, NotFound, PermanentFailure
 from common.ids import check_id, new_id
 from common.retry import retry_lost_races
 from tickets_svc import domain
@@ -75,13 +75,19 @@ class Tickets:
         return await self._order_event(order_id, ticket_id, version, domain.on_order_completed)
 
     async def _order_event(self, order_id: str, ticket_id: str, version: int, rule: OrderRule) -> Outcome:
-        """Read the order's record and its ticket, let `rule` decide, and write what it says, atomically."""
+        """Read the order's record and its ticket (one read), let `rule` decide, and write what it says (one
+        conditional write)."""
+        try:
+            check_id(order_id, "order_id")  # it names a field of the ticket document (see store)
+        except InvalidInput as error:
+            raise PermanentFailure(f"order event with a malformed order id {order_id!r}") from error
 
         async def attempt() -> Outcome:
-            ref = await self._store.order_ref(order_id)
-            ticket = await self._store.get(ref.ticket_id if ref else ticket_id)
+            ref, ticket = await self._store.order_state(order_id, ticket_id)
             decision = rule(order_id, ticket_id, version, ref, ticket, self._clock())
             if decision.ref is not None:
+                if ticket is None:  # the rules record an order only on a ticket they saw
+                    raise PermanentFailure(f"order {order_id}: a record to write without its ticket {ticket_id}")
                 await self._store.save_order_event(ref, decision.ref, ticket, decision.ticket)
             return decision.outcome
 

@@ -1,11 +1,17 @@
 """Ticket storage in the tickets database, and the only module that knows its collections.
 
-    tickets     {_id, title, price_cents, seller_id, status, order_id, version, created_at, updated_at}
-    order_refs  {_id: order id, ticket_id, version}: the last version of each order event applied here
-    outbox      pending events (common.outbox), written in the same transaction as the ticket
+    tickets  {_id, title, price_cents, seller_id, status, order_id, version, created_at, updated_at,
+              orders: {order id: the last version of that order's events applied here},
+              outbox: {v<version>: the pending event of that version}, outbox_n}   (common.outbox.DocumentOutbox)
 
-Every write is one transaction: a ticket version goes with the event that announces it (`ticket.created` or
-`ticket.updated`), and a change is conditional on the version it was read at (LostRace when it moved meanwhile).
+Every write is one conditional write of one ticket document: a ticket version goes with the event that announces
+it (`ticket.created` or `ticket.updated`) and with the record of the order event that caused it, atomically on any
+server, without a transaction. An order event therefore costs one read (the ticket, its order records and all)
+and one write. A change is conditional on the version it was read at, and on the order's record being as read
+(LostRace when either moved meanwhile).
+
+Databases written before the order records moved into their tickets kept them in `order_refs`;
+`ensure_indexes` moves those into their tickets.
 """
 
 from __future__ import annotations
@@ -13,16 +19,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
-from pymongo.errors import DuplicateKeyError
 
 from common import events
-from common.mongo import Database, Document, Session
-from common.outbox import Outbox
+from common.bus import EventBus
+from common.mongo import Database, Document
+from common.outbox import DocumentOutbox
 from common.retry import LostRace
 from tickets_svc import messages
 from tickets_svc.domain import Cursor, OrderRef, Ticket, TicketStatus
 
 LISTING = [("created_at", DESCENDING), ("_id", DESCENDING)]  # newest first; the id breaks ties
+ORDERS = "orders"  # a ticket's order records, {order id: version}
+FORMER_REFS = "order_refs"  # where order records lived before (see the module docstring)
 
 
 def _ticket(document: Document) -> Ticket:
@@ -39,9 +47,8 @@ def _ticket(document: Document) -> Ticket:
     )
 
 
-def _document(ticket: Ticket) -> Document:
+def _fields(ticket: Ticket) -> Document:
     return {
-        "_id": ticket.id,
         "title": ticket.title,
         "price_cents": ticket.price_cents,
         "seller_id": ticket.seller_id,
@@ -53,21 +60,28 @@ def _document(ticket: Ticket) -> Document:
     }
 
 
-def _ref(document: Document) -> OrderRef:
-    return OrderRef(document["_id"], document["ticket_id"], int(document["version"]))
-
-
 class TicketStore:
-    def __init__(self, client: AsyncMongoClient[Document], db_name: str, outbox: Callable[[], Outbox]) -> None:
+    def __init__(
+        self, client: AsyncMongoClient[Document], db_name: str, bus: Callable[[], EventBus], service: str
+    ) -> None:
         db = Database(client, db_name)
         self._tickets = db.collection("tickets", times=["created_at", "updated_at"])
-        self._refs = db.collection("order_refs")
-        self._outbox = outbox  # a getter: the runtime's outbox exists once the bus is connected
+        self._former_refs = db.collection(FORMER_REFS)
+        # Its relay is started and stopped by the app (the bus exists once the runtime started).
+        self.outbox = DocumentOutbox(self._tickets, bus, service)
 
     async def ensure_indexes(self) -> None:
         await self._tickets.create_index([("status", ASCENDING), ("created_at", DESCENDING)])  # the listing
         await self._tickets.create_index([("seller_id", ASCENDING)])
-        await self._refs.create_index([("ticket_id", ASCENDING)])  # also makes the collection exist
+        await self.outbox.ensure_indexes()
+        await self._adopt_former_refs()
+
+    async def _adopt_former_refs(self) -> None:
+        """Move each order record of `order_refs` into its ticket (the higher version wins), then drop it."""
+        async for ref in self._former_refs.find({}):
+            record = f"{ORDERS}.{ref['_id']}"
+            await self._tickets.update_one({"_id": ref["ticket_id"]}, {"$max": {record: int(ref["version"])}})
+            await self._former_refs.delete_one({"_id": ref["_id"]})
 
     # --- reads ---
 
@@ -97,56 +111,47 @@ class TicketStore:
     async def _listing(self, query: Document, limit: int) -> list[Ticket]:
         return [_ticket(d) async for d in self._tickets.find(query).sort(LISTING).limit(limit)]
 
-    async def order_ref(self, order_id: str) -> OrderRef | None:
-        document = await self._refs.find_one({"_id": order_id})
-        return None if document is None else _ref(document)
+    async def order_state(self, order_id: str, ticket_id: str) -> tuple[OrderRef | None, Ticket | None]:
+        """The record of `order_id` and its ticket, in one read. `order_id` must be a checked id (common.ids): it
+        is a field name in the ticket document."""
+        document = await self._tickets.find_one({"_id": ticket_id})
+        if document is None:
+            return None, None
+        version = (document.get(ORDERS) or {}).get(order_id)
+        return None if version is None else OrderRef(order_id, ticket_id, int(version)), _ticket(document)
 
-    # --- writes: each one transaction, with the event of the ticket version it writes ---
+    # --- writes: each one conditional write of one ticket, with the event of the version it writes ---
 
     async def create(self, ticket: Ticket) -> Ticket:
-        async def work(session: Session) -> None:
-            await self._tickets.insert_one(_document(ticket), session=session)
-            await self._outbox().add(session, events.TICKET_CREATED, messages.created_event(ticket), ticket.id, 0)
-
-        await self._outbox().transaction(work)
+        event, key = self.outbox.stage(events.TICKET_CREATED, messages.created_event(ticket), ticket.id, 0)
+        await self._tickets.insert_one(self.outbox.inserted({"_id": ticket.id, **_fields(ticket)}, event, key))
+        self.outbox.written(event)
         return ticket
 
     async def replace(self, current: Ticket, changed: Ticket) -> None:
         """`changed` replaces `current`, unless the ticket moved on since it was read (LostRace)."""
-        await self._outbox().transaction(lambda session: self._replace(session, current, changed))
+        await self._write({"_id": current.id, "version": current.version}, {}, changed)
 
     async def save_order_event(
-        self, ref: OrderRef | None, new_ref: OrderRef, ticket: Ticket | None, changed: Ticket | None
+        self, ref: OrderRef | None, new_ref: OrderRef, ticket: Ticket, changed: Ticket | None
     ) -> None:
-        """Record `new_ref` over `ref` (None: the order's first event) and `changed` over `ticket` (None: the ticket
-        stays), together; LostRace when either moved on since it was read."""
+        """Record `new_ref` over `ref` (None: the order's first event) in `ticket`, and `changed` over it (None: the
+        ticket stays), together; LostRace when the ticket or the record moved on since they were read."""
+        record = f"{ORDERS}.{new_ref.order_id}"
+        condition = {"_id": ticket.id, "version": ticket.version,
+                     record: {"$exists": False} if ref is None else ref.version}  # fmt: skip
+        await self._write(condition, {record: new_ref.version}, changed)
 
-        async def work(session: Session) -> None:
-            if ticket is not None and changed is not None:
-                await self._replace(session, ticket, changed)
-            await self._save_ref(session, ref, new_ref)
-
-        try:
-            await self._outbox().transaction(work)
-        except DuplicateKeyError as exc:  # a twin delivery recorded the order's first event first
-            raise LostRace(new_ref.order_id) from exc
-
-    async def _replace(self, session: Session, current: Ticket, changed: Ticket) -> None:
-        result = await self._tickets.replace_one(
-            {"_id": current.id, "version": current.version}, _document(changed), session=session
-        )
+    async def _write(self, condition: Document, fields: Document, changed: Ticket | None) -> None:
+        """One conditional update: `fields`, and `changed` with its `ticket.updated` event when given."""
+        update: Document = {"$set": {**fields, **(_fields(changed) if changed else {})}}
+        event = None
+        if changed is not None:
+            event, key = self.outbox.stage(events.TICKET_UPDATED, messages.updated_event(changed), changed.id,
+                                           changed.version)  # fmt: skip
+            update = self.outbox.updated(update, event, key)
+        result = await self._tickets.update_one(condition, update)
         if result.matched_count != 1:
-            raise LostRace(f"ticket {current.id}")
-        event = messages.updated_event(changed)
-        await self._outbox().add(session, events.TICKET_UPDATED, event, changed.id, changed.version)
-
-    async def _save_ref(self, session: Session, current: OrderRef | None, new: OrderRef) -> None:
-        if current is None:
-            document = {"_id": new.order_id, "ticket_id": new.ticket_id, "version": new.version}
-            await self._refs.insert_one(document, session=session)  # a concurrent twin fails on the unique _id
-            return
-        result = await self._refs.update_one(
-            {"_id": current.order_id, "version": current.version}, {"$set": {"version": new.version}}, session=session
-        )
-        if result.matched_count != 1:
-            raise LostRace(f"order {current.order_id}")
+            raise LostRace(f"ticket {condition['_id']}")
+        if event is not None:
+            self.outbox.written(event)

@@ -11,7 +11,7 @@ from common import events
 from common.bus import EventBus
 from common.clock import ManualClock
 from common.ids import new_id
-from common.mongo import connect
+from common.mongo import connect, isolates_transactions
 from common.outbox import Outbox
 from common.testing.plugin import JwtKeys
 from common.testing.poll import eventually
@@ -350,3 +350,9 @@ async def test_a_crash_between_commit_and_publish_still_delivers_the_event_once(
             3_000,
         )
     await bus.close()
+
+
+async def test_its_consumers_handle_one_event_at_a_time_where_transactions_are_not_isolated(app: OrdersApp) -> None:
+    """Its handlers write in transactions, which nx-27017 does not isolate (common.mongo): no lanes there."""
+    assert not await isolates_transactions(app.runtime.mongo)
+    assert [consumer.lanes for consumer in app.runtime.consumers] == [1] * len(app.runtime.consumers)

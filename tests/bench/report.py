@@ -159,6 +159,15 @@ def rows(outcome: dict[str, Any]) -> list[Row]:
             f"{spread(figure(raw, 'prop_p50_ms'), 1)} ms", paired(raw, buy, "prop_p50_ms", "prop_p50_ms"),
             "broker p50 ÷ propagation p50",
         ))  # fmt: skip
+        if "before purchase" in results["purchase"]:
+            old = results["purchase"]["before purchase"]
+            found.append(Row(
+                "2. purchase", f"propagation p50 {spread(figure(buy, 'prop_p50_ms'), 1)} ms, "
+                f"{spread(figure(buy, 'per_s'), 1)} orders/s", f"the code before ({outcome.get('before', '?')})",
+                f"propagation p50 {spread(figure(old, 'prop_p50_ms'), 1)} ms, {spread(figure(old, 'per_s'), 1)} "
+                "orders/s", paired(old, buy, "prop_p50_ms", "prop_p50_ms"),
+                "before's propagation p50 ÷ ours (speed-up, per alternating pair)",
+            ))  # fmt: skip
     if "live" in results:
         live, plan = results["live"], outcome["plan"]
         hub, hub_spread = live["hub"]["runs"], live["hub spread"]["runs"]
@@ -267,6 +276,13 @@ def details(outcome: dict[str, Any]) -> str:
                    f"errors {sum(r['errors'] for r in buy)}. The two event hops: request → `order.created` on NATS "
                    f"{latency(buy, 'hop1_')}; `order.created` → `ticket.updated` RESERVED {latency(buy, 'hop2_')}. "
                    f"Cores by process: {cpu_by_process(buy)}.")  # fmt: skip
+        if "before purchase" in results["purchase"]:
+            old = results["purchase"]["before purchase"]
+            out.append(f"- the code before ({outcome.get('before', '')}), alternating with this commit on the same "
+                       f"servers: {spread(figure(old, 'per_s'), 1)} orders/s; API answer {latency(old, 'api_')}; "
+                       f"propagation {latency(old, 'prop_')}; hops {latency(old, 'hop1_')} and "
+                       f"{latency(old, 'hop2_')}; errors {sum(r['errors'] for r in old)}. Cores by process: "
+                       f"{cpu_by_process(old)}.")  # fmt: skip
         out.append(f"- raw JetStream, {raw[0]['payload_bytes']}-byte payloads (order.created's size): "
                    f"{spread(figure(raw, 'per_s'))} msg/s, publish → consumed {latency(raw, 'prop_')}. "
                    f"Cores: {cpu_line(raw)}.\n")  # fmt: skip

@@ -153,11 +153,7 @@ class Bench:
         """`python -m module` with the stack's environment; from another checkout (its own venv) if `tree`."""
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", module]
-        if tree is not None:  # run the other tree's code: its interpreter, its directory first on the path
-            argv = [str(tree / ".venv" / "bin" / "python"), "-c",
-                    f"import os, runpy, sys; os.chdir({str(tree)!r}); sys.path.insert(0, {str(tree)!r}); "
-                    f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]  # fmt: skip
+        argv = tree_argv(module, tree)
         if name in self.profile:
             argv[1:1] = ["-m", "cProfile", "-o", str(profile_path(self.profile_dir, name))]
         return self.start_argv(name, argv, {**self.stack.service_env(), **env})
@@ -322,29 +318,65 @@ class Bench:
         self.results["gateways_idle_mib"] = idle
 
     async def purchase(self, ticket_ids: list[str]) -> None:
-        say("2. purchase path (createOrder -> ticket RESERVED) vs raw JetStream publish-and-consume")
+        """Ours, and with `--before` the code before too: the whole stack's processes restarted from the other tree
+        on the same servers and data, alternating (ours, before, before, ours, ...), each warmed up first."""
+        say("2. purchase path (createOrder -> ticket RESERVED) vs raw JetStream publish-and-consume"
+            + (" (and the code before, alternating)" if self.before is not None else ""))  # fmt: skip
         plan = self.plan
         tokens = [b.token for b in self.buyers if b.token]
         nats_url = self.stack.nats_admin_url
         gw_port = self.stack.ports["gateway"]
-        warm, ticket_ids = ticket_ids[: plan.concurrency], ticket_ids[plan.concurrency :]
-        await self.worker.call("purchase", 120, gateway_port=gw_port, nats_url=nats_url, tokens=tokens,
-                               ticket_ids=warm, concurrency=plan.concurrency, timeout=30)  # fmt: skip
-        runs: dict[str, list[dict[str, Any]]] = {"purchase": [], "broker": []}
+        remaining = list(ticket_ids)
+
+        def take(count: int) -> list[str]:
+            nonlocal remaining
+            batch, remaining = remaining[:count], remaining[count:]
+            return batch
+
+        trees: list[tuple[str, Path | None]] = [("purchase", None)]
+        if self.before is not None:
+            trees.append(("before purchase", self.before))
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in [*(n for n, _ in trees), "broker"]}
+        running: Path | None = None
+        warmed = False
         for rep in range(plan.reps):
-            batch = ticket_ids[rep * plan.orders : (rep + 1) * plan.orders]
-            result = await self.measure("purchase", 300, gateway_port=gw_port, nats_url=nats_url, tokens=tokens,
-                                        ticket_ids=batch, concurrency=plan.concurrency, timeout=30)  # fmt: skip
-            say(f"   rep {rep + 1} purchase: {result['per_s']} orders/s propagation p50 {result['prop_p50_ms']} ms "
-                f"p99 {result['prop_p99_ms']} ms (hop 2 p50 {result['hop2_p50_ms']} ms) errors {result['errors']} "
-                f"{result['sample_error'][:200]} cpu {result['cpu']}")  # fmt: skip
-            runs["purchase"].append(result)
+            for name, tree in trees if rep % 2 == 0 else trees[::-1]:
+                if tree != running:
+                    await self.restart_stack_from(tree)
+                    running, warmed = tree, False
+                if not warmed:  # freshly started processes: first requests connect, plan, compile
+                    await self.worker.call("purchase", 120, gateway_port=gw_port, nats_url=nats_url, tokens=tokens,
+                                           ticket_ids=take(plan.concurrency), concurrency=plan.concurrency,
+                                           timeout=30)  # fmt: skip
+                    warmed = True
+                result = await self.measure("purchase", 300, gateway_port=gw_port, nats_url=nats_url, tokens=tokens,
+                                            ticket_ids=take(plan.orders), concurrency=plan.concurrency,
+                                            timeout=30)  # fmt: skip
+                say(f"   rep {rep + 1} {name}: {result['per_s']} orders/s propagation p50 {result['prop_p50_ms']} ms "
+                    f"p99 {result['prop_p99_ms']} ms (hop 2 p50 {result['hop2_p50_ms']} ms) errors "
+                    f"{result['errors']} {result['sample_error'][:200]} cpu {result['cpu']}")  # fmt: skip
+                runs[name].append(result)
             result = await self.measure("broker", 120, nats_url=nats_url, count=plan.broker_messages,
                                         concurrency=plan.concurrency, timeout=60)  # fmt: skip
             say(f"   rep {rep + 1} broker: {result['per_s']} msg/s p50 {result['prop_p50_ms']} ms "
                 f"p99 {result['prop_p99_ms']} ms cpu {result['cpu']}")  # fmt: skip
             runs["broker"].append(result)
+        if running is not None:
+            await self.restart_stack_from(None)  # the scenarios after this one measure ours
         self.results["purchase"] = runs
+
+    async def restart_stack_from(self, tree: Path | None) -> None:
+        """Every service and the gateway stopped and started again from `tree` (None: this checkout), on the same
+        servers, data and ports."""
+        say(f"   restarting the services from {tree or 'this checkout'}")
+        for name, child in self.stack.children.items():
+            child.stop()
+            child.argv = tree_argv(name, tree)
+        for child in self.stack.children.values():
+            child.start()
+            self.names_by_pid[_pid(child)] = child.name
+        await self.stack.wait_healthy(timeout=120)
+        await self.orders_caught_up()
 
     async def live(self) -> None:
         plan = self.plan
@@ -503,6 +535,15 @@ async def wait_http(port: int, timeout: float = 60, path: str = "/healthz") -> N
         await asyncio.sleep(0.2)
 
 
+def tree_argv(module: str, tree: Path | None) -> list[str]:
+    """`python -m module`, or from another checkout: its interpreter, its directory first on the path."""
+    if tree is None:
+        return [sys.executable, "-m", module]
+    return [str(tree / ".venv" / "bin" / "python"), "-c",
+            f"import os, runpy, sys; os.chdir({str(tree)!r}); sys.path.insert(0, {str(tree)!r}); "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]  # fmt: skip
+
+
 def import_only_rss(module: str) -> int:
     """RSS (KiB) of a fresh interpreter that imported `module` (all of a service's code and libraries) and started
     nothing: the floor a running service is compared with."""
@@ -596,8 +637,10 @@ async def run(
             await bench.idle_memory()
         purchase_ids: list[str] = []
         if "purchase" in only:
-            say(f"creating {plan.concurrency + plan.reps * plan.orders} tickets to buy")
-            purchase_ids = await bench.create_tickets(plan.concurrency + plan.reps * plan.orders)
+            trees = 2 if before is not None else 1  # each warmed up after every restart
+            count = trees * plan.reps * (plan.concurrency + plan.orders)
+            say(f"creating {count} tickets to buy")
+            purchase_ids = await bench.create_tickets(count)
             await bench.orders_caught_up()
         if "reads" in only:
             await bench.reads()
@@ -648,7 +691,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(e.g. tickets_svc,gateway); implies --no-doc")  # fmt: skip
     parser.add_argument("--profile-dir", type=Path, default=Path("/tmp/ticketstore-bench-profile"))
     parser.add_argument("--before", type=Path, help="a checkout of the code before a change (with its own .venv): "
-                        "its gateway is measured beside ours, alternating, in reads and live status")  # fmt: skip
+                        "its gateway is measured beside ours, alternating, in reads and live status, and its whole "
+                        "stack in the purchase path")  # fmt: skip
     parser.add_argument("--no-peer", action="store_true", help="leave out Hive Gateway (the peer) from the reads")
     parser.add_argument("--probe", action="store_true", help="record GC pauses and MongoDB command latencies in "
                         "every service and gateway (tests/bench/probe); implies --no-doc")  # fmt: skip

@@ -7,12 +7,12 @@ import uuid
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 
 from common import events
 from common.bus import EventBus
 from common.ids import new_id
 from common.mongo import connect
-from common.outbox import Outbox
 from common.testing.grpc import bearer
 from common.testing.plugin import JwtKeys
 from common.testing.poll import eventually
@@ -40,6 +40,7 @@ from tickets_svc.tests.helpers import (
     state,
     updates,
 )
+from ticketstore.events.v1 import tickets_pb2 as ticket_events
 from ticketstore.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
 # --- the tests ---
@@ -186,17 +187,16 @@ async def test_events_committed_before_a_crash_are_published_exactly_once_on_res
     settings: TicketsSettings, bus: EventBus, jwt_keys: JwtKeys, ticket_stream: StreamWatcher
 ) -> None:
     client = connect(settings.mongo_url, "crashed-tickets-svc")
-    outbox = Outbox(client, settings.mongo_db, bus)  # its relay never runs: the process "dies" after commit
-    await outbox.ensure_indexes()
-    store = TicketStore(client, settings.mongo_db, lambda: outbox)
+    store = TicketStore(client, settings.mongo_db, lambda: bus, "crashed")  # its relay never runs: it "dies"
     await store.ensure_indexes()
     now = utcnow()
     unpublished = await store.create(domain.new_ticket(new_id(), "seller", domain.TicketInput("Lost?", 500), now))
-    # A second event was published, but the crash came before the relay deleted it from the outbox.
+    # A second event was published, but the crash came before the relay removed it from the ticket's outbox.
     half_done = await store.create(domain.new_ticket(new_id(), "seller", domain.TicketInput("Twice?", 600), now))
-    pending = await client[settings.mongo_db]["outbox"].find_one({"_id": f"ticket.created:{half_done.id}:0"})
-    assert pending is not None
-    await bus.publish_raw(pending["subject"], bytes(pending["payload"]), pending["_id"])
+    document = await client[settings.mongo_db]["tickets"].find_one({"_id": half_done.id})
+    assert document is not None
+    pending = document["outbox"]["v0"]
+    await bus.publish_raw(pending["subject"], bytes(pending["payload"]), pending["msg_id"])
     assert (await bus.js.stream_info("TICKETS")).state.messages == 1
 
     app = TicketsApp(settings, retry=FAST_RETRY)  # the restart
@@ -204,7 +204,7 @@ async def test_events_committed_before_a_crash_are_published_exactly_once_on_res
     try:
 
         async def outbox_empty() -> bool:
-            return await client[settings.mongo_db]["outbox"].count_documents({}) == 0
+            return await client[settings.mongo_db]["tickets"].count_documents({"outbox_n": {"$gt": 0}}) == 0
 
         await eventually(outbox_empty, what="the outbox drained")
         seen = await ticket_stream.wait_for(2)
@@ -224,3 +224,43 @@ async def test_events_committed_before_a_crash_are_published_exactly_once_on_res
     finally:
         await app.stop()
         await client.close()
+
+
+async def test_order_events_of_many_tickets_handled_concurrently_apply_in_order_per_ticket(
+    tickets_app: TicketsApp,
+    settings: TicketsSettings,
+    tickets: Stub,
+    seller: User,
+    bus: EventBus,
+    ticket_stream: StreamWatcher,
+) -> None:
+    """Each ticket's story (held by A, released, held by B, sold to B), the tickets' stories interleaved on the
+    stream, handled by a consumer with several lanes: every ticket ends sold to B, its versions published in order.
+    """
+    (consumer,) = tickets_app.runtime.consumers
+    assert consumer.lanes == settings.event_lanes > 1  # no transaction in its handlers: lanes on any server
+    ticket_ids = [await new_ticket(tickets, seller) for _ in range(6)]
+    orders = {ticket_id: (new_id(), new_id()) for ticket_id in ticket_ids}
+    last = 0
+    for step in range(4):
+        for ticket_id, (first, second) in orders.items():
+            story: list[tuple[str, Message]] = [
+                (events.ORDER_CREATED, created(first, ticket_id)),
+                (events.ORDER_CANCELLED, cancelled(first, ticket_id)),
+                (events.ORDER_CREATED, created(second, ticket_id)),
+                (events.ORDER_COMPLETED, completed(second, ticket_id)),
+            ]
+            last = await publish(bus, *story[step])
+    await consumed(bus, last)
+    for ticket_id, (_, second) in orders.items():
+        assert await state(tickets, ticket_id) == (SOLD, second, 4)
+    seen = await ticket_stream.wait_for(len(ticket_ids) * 5)
+    for ticket_id, (first, second) in orders.items():
+        published = [(v, status, order) for v, status, order, t in _updates_of(seen) if t == ticket_id]
+        assert published == [(1, RESERVED, first), (2, AVAILABLE, ""), (3, RESERVED, second), (4, SOLD, second)]
+
+
+def _updates_of(seen: list[tuple[str, Message, str]]) -> list[tuple[int, int, str, str]]:
+    """(version, status, order_id, ticket_id) of every ticket.updated among `seen`, in stream order."""
+    found = [m for s, m, _ in seen if s == events.TICKET_UPDATED and isinstance(m, ticket_events.TicketUpdated)]
+    return [(m.version, m.status, m.order_id, m.ticket_id) for m in found]
