@@ -112,7 +112,7 @@ async def test_document_outbox_keeps_a_handed_over_event_while_nats_is_away(
 ) -> None:
     client = connect(mongo_server.url, "test")
     tickets = Database(client, mongo_db).collection("tickets")
-    broken = await EventBus.connect(nats_server.url, "gone")
+    broken = await EventBus.connect(nats_server.admin_url, "gone")
     await broken.client.close()  # publishes through it fail, as when NATS is away
     outbox = DocumentOutbox(tickets, lambda: broken, "test", sweep_seconds=3600)
     event, key = outbox.stage(events.TICKET_CREATED, tickets_pb2.TicketCreated(ticket_id="t2"), "t2", 0)
