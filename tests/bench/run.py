@@ -125,6 +125,7 @@ class Bench:
     profile: list[str] = field(default_factory=list)
     profile_dir: Path = Path("/tmp/ticketstore-bench-profile")
     names_by_pid: dict[int, str] = field(default_factory=dict)  # every process started, for --probe's summary
+    own_env: dict[str, dict[str, str]] = field(default_factory=dict)  # each stack process's env, as it started
     before: Path | None = None  # a checkout of the code before a change: its gateway is measured beside ours
     peer: bool = True  # Hive Gateway beside ours in the reads
 
@@ -372,6 +373,9 @@ class Bench:
         for name, child in self.stack.children.items():
             child.stop()
             child.argv = tree_argv(name, tree)
+            # The code before may predate the per-process NATS users (common.natsauth): it runs as admin.
+            own = self.own_env.setdefault(name, dict(child.env))
+            child.env = own if tree is None else {**own, "NATS_URL": self.stack.nats_admin_url}
         for child in self.stack.children.values():
             child.start()
             self.names_by_pid[_pid(child)] = child.name
