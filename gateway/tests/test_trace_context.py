@@ -41,6 +41,7 @@ class Tickets(tickets_pb2_grpc.TicketsServiceServicer):
 async def tickets(jwt_keys: JwtKeys, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Tickets, Backends]]:
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED"):
         monkeypatch.delenv(name, raising=False)
+    tracing.reread_environment()
     servicer = Tickets()  # type: ignore[abstract]
     server = GrpcServer(lambda s: tickets_pb2_grpc.add_TicketsServiceServicer_to_server(servicer, s),
                         ["ticketstore.tickets.v1.TicketsService"], jwt_keys.verifier, "127.0.0.1", 0)  # fmt: skip
@@ -49,6 +50,8 @@ async def tickets(jwt_keys: JwtKeys, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
     yield servicer, backends
     await backends.close()
     await server.stop(0)
+    monkeypatch.undo()  # the environment as it was, for the tests after this one
+    tracing.reread_environment()
 
 
 async def test_a_call_sends_the_trace_context_and_is_counted(
@@ -73,6 +76,7 @@ async def test_with_tracing_disabled_no_trace_context_is_sent(
 ) -> None:
     servicer, backends = tickets
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    tracing.reread_environment()
     with TRACER.start_as_current_span("graphql operation"):
         await backends.call(backends.tickets.GetTicket, tickets_pb2.GetTicketRequest(id="t1"), None)
     assert len(servicer.metadata) == 1
