@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf.message import Message
@@ -82,14 +83,14 @@ def ticket_fields(message: ticket_events.TicketCreated | ticket_events.TicketUpd
     }
 
 
-def ticket_copy(ticket_id: str, version: int, fields: dict[str, Any]) -> TicketCopy:
-    """The version `version` of a ticket that `fields` (from ticket_fields) describe."""
+def ticket_copy(ticket_id: str, version: int, fields: Mapping[str, Any]) -> TicketCopy:
+    """Version `version` of a ticket as `fields` describe it (ticket_fields, or the replica's stored document)."""
     return TicketCopy(
         id=ticket_id,
-        title=fields["title"],
-        price_cents=int(fields["price_cents"]),
-        seller_id=fields["seller_id"],
-        status=TicketStatus.parse(fields["status"]),
+        title=fields.get("title", ""),
+        price_cents=int(fields.get("price_cents", 0)),
+        seller_id=fields.get("seller_id", ""),
+        status=TicketStatus.parse(fields.get("status", "")),
         version=version,
-        order_id=fields["order_id"],
+        order_id=fields.get("order_id", ""),
     )

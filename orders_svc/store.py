@@ -32,7 +32,7 @@ from common.outbox import Outbox
 from common.replica import apply_versioned
 from common.retry import LostRace
 from orders_svc import messages
-from orders_svc.domain import Order, OrderStatus, TicketCopy, TicketStatus
+from orders_svc.domain import Order, OrderStatus, TicketCopy
 
 
 def _order(document: Document) -> Order:
@@ -64,15 +64,7 @@ def _order_document(order: Order) -> Document:
 
 
 def _ticket(document: Document) -> TicketCopy:
-    return TicketCopy(
-        id=document["_id"],
-        title=document.get("title", ""),
-        price_cents=int(document.get("price_cents", 0)),
-        seller_id=document.get("seller_id", ""),
-        status=TicketStatus.parse(document.get("status", "")),
-        version=int(document["version"]),
-        order_id=document.get("order_id", ""),
-    )
+    return messages.ticket_copy(document["_id"], int(document["version"]), document)
 
 
 class Created(enum.Enum):

@@ -18,7 +18,7 @@ from common.testing.poll import eventually
 from common.testing.retry import FAST_RETRY
 from common.testing.servers import RunningServer
 from orders_svc.app import OrdersApp
-from orders_svc.domain import OrderStatus, TicketStatus
+from orders_svc.domain import OrderStatus, TicketCopy, TicketStatus
 from orders_svc.operations import Orders
 from orders_svc.store import OrderStore
 from orders_svc.tests.helpers import (
@@ -129,17 +129,25 @@ async def test_reserved_status_and_holder_reach_the_replica(app: OrdersApp, even
 # --- the price charged is the price the ticket was reserved at ---
 
 
-async def test_a_price_changed_before_the_reservation_cancels_the_order(
-    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
-) -> None:
-    buyer = user()
+async def reserved_after_an_edit(
+    app: OrdersApp, orders: Stub, events_bus: EventBus, buyer: User, *, price_cents: int
+) -> tuple[TicketCopy, orders_pb2.Order]:
+    """An order made at 2,500 cents, then the seller's edit (version 1, renamed, at `price_cents`) and the
+    reservation for the order at that price (version 2), as tickets_svc applies them when the edit came first."""
     ticket = await seed_ticket(app, events_bus, price_cents=2_500)
     order = await order_for(orders, buyer, ticket.id)
     assert order.price_cents == 2_500
+    await publish_ticket(events_bus, ticket.id, ticket.seller_id, 1, title="Renamed", price_cents=price_cents)
+    await reserve(app, events_bus, ticket, order.id, version=2, price_cents=price_cents)
+    return ticket, order
+
+
+async def test_a_price_changed_before_the_reservation_cancels_the_order(
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
+) -> None:
     # The seller's new price reached tickets_svc before our order.created did; tickets_svc then reserved the ticket
     # at that price: charging 2,500 would be stale.
-    await publish_ticket(events_bus, ticket.id, ticket.seller_id, 1, price_cents=4_000)
-    await reserve(app, events_bus, ticket, order.id, version=2, price_cents=4_000)
+    ticket, order = await reserved_after_an_edit(app, orders, events_bus, user(), price_cents=4_000)
     await reaches(app, order.id, OrderStatus.CANCELLED)
     assert await status_of(app, order.id) == (OrderStatus.CANCELLED, 1)
     assert await app.store.lock_holder(ticket.id) is None  # and its cancel lets tickets_svc release the ticket
@@ -154,11 +162,7 @@ async def test_a_price_changed_before_the_reservation_cancels_the_order(
 async def test_a_reservation_at_the_recorded_price_keeps_the_order(
     app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
 ) -> None:
-    buyer = user()
-    ticket = await seed_ticket(app, events_bus, price_cents=2_500)
-    order = await order_for(orders, buyer, ticket.id)
-    await publish_ticket(events_bus, ticket.id, ticket.seller_id, 1, title="Renamed")  # not the price
-    await reserve(app, events_bus, ticket, order.id, version=2)
+    _, order = await reserved_after_an_edit(app, orders, events_bus, user(), price_cents=2_500)  # not the price
     await consumed(events_bus, "TICKETS")
     assert await status_of(app, order.id) == (OrderStatus.CREATED, 0)
 
