@@ -50,8 +50,14 @@ async def apply_versioned(
     return Outcome.DUPLICATE if outcome is Outcome.APPLIED else outcome
 
 
-async def await_copy(read: Callable[[], Awaitable[T | None]], timeout: float, poll: float = 0.05) -> T | None:
-    """The local copy `read()` returns, waiting up to `timeout` s for its creation event if it is not there yet.
+async def await_copy(
+    read: Callable[[], Awaitable[T | None]],
+    timeout: float,
+    poll: float = 0.05,
+    ready: Callable[[T], bool] = lambda _: True,
+) -> T | None:
+    """The local copy `read()` returns, waiting up to `timeout` s for its creation event if it is not there yet
+    (or for the copy to be `ready`, e.g. at a version the client has seen); after that, whatever copy there is.
 
     A client that acts right after creating something in another service (orders a ticket just listed, pays an
     order just made) should not get NOT_FOUND only because the event is still on its way. Polls the database,
@@ -60,6 +66,6 @@ async def await_copy(read: Callable[[], Awaitable[T | None]], timeout: float, po
     deadline = time.monotonic() + timeout
     while True:
         copy = await read()
-        if copy is not None or time.monotonic() >= deadline:
+        if (copy is not None and ready(copy)) or time.monotonic() >= deadline:
             return copy
         await asyncio.sleep(poll)

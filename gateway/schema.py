@@ -217,10 +217,14 @@ class Mutation:
     async def create_order(self, info: Info, ticket_id: strawberry.ID) -> Order:
         context = info.context
         await context.limits.before_create_order(_caller(context).user_id)
+        ticket_id = strawberry.ID(require_id(ticket_id, "ticketId"))
+        # The version this gateway shows now, so the order records the price the buyer saw (orders_svc's copy of
+        # the ticket may lag a change by a moment). Loaded once per request: Order.ticket reuses it.
+        shown = await context.ticket_loader.load(ticket_id)
         backends = context.backends
         reply = await backends.call(
             backends.orders.CreateOrder,
-            orders_pb2.CreateOrderRequest(ticket_id=require_id(ticket_id, "ticketId")),
+            orders_pb2.CreateOrderRequest(ticket_id=ticket_id, seen_ticket_version=shown.version if shown else 0),
             context.token,
         )
         return Order.from_proto(reply.order)

@@ -8,7 +8,8 @@ The price charged is the one the order recorded from our copy of the ticket. The
 tickets service after our copy priced the order and before the tickets service reserved the ticket for it; the
 reservation (a ticket version naming the order) carries the price it reserved at, so an order whose recorded price
 differs is cancelled rather than charged a stale price, and a payment completes an order only once that
-reservation confirmed its price.
+reservation confirmed its price. To keep that race to truly concurrent changes, an order waits briefly for our copy
+to reach the ticket version the buyer was shown (`seen_version`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import enum
 from dataclasses import dataclass
 
 from common import paging
-from common.errors import Conflict, Forbidden
+from common.errors import Conflict, Forbidden, InvalidInput
 from common.timestamps import truncate_to_millis
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 200
@@ -182,6 +183,13 @@ def payment_verdict(order: Order, ticket: TicketCopy | None) -> PaymentVerdict:
 
 def _reserved_for(order: Order, ticket: TicketCopy) -> bool:
     return ticket.id == order.ticket_id and ticket.status is TicketStatus.RESERVED and ticket.order_id == order.id
+
+
+def seen_version(version: int) -> int:
+    """The ticket version a buyer was shown: 0 (unknown) or more; negative is invalid."""
+    if version < 0:
+        raise InvalidInput.single("seen_ticket_version", "must be 0 (unknown) or a ticket version")
+    return version
 
 
 def page_size(requested: int) -> int:

@@ -44,9 +44,19 @@ class Orders:
 
     # --- the API ---
 
-    async def create(self, buyer_id: str, ticket_id: str) -> Order:
-        # A ticket listed a moment ago may still be on its way to our replica: wait for it briefly.
-        ticket = await await_copy(lambda: self._store.ticket(ticket_id), self._ticket_arrival_wait)
+    async def create(self, buyer_id: str, ticket_id: str, seen_version: int = 0) -> Order:
+        """A new CREATED order of `buyer_id` for `ticket_id`, at the price of our copy of the ticket.
+
+        A ticket listed (or changed) a moment ago may still be on its way to our copy: wait briefly for it, up to
+        the version the buyer was shown, so the order records the price the buyer saw rather than an older one
+        that the reservation would then refuse as stale. Past the wait, our copy decides.
+        """
+        seen_version = domain.seen_version(seen_version)
+        ticket = await await_copy(
+            lambda: self._store.ticket(ticket_id),
+            self._ticket_arrival_wait,
+            ready=lambda copy: copy.version >= seen_version,
+        )
         if ticket is None:
             raise NotFound(TICKET_NOT_FOUND)
         holder = None

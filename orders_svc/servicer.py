@@ -23,7 +23,9 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         self, request: orders_pb2.CreateOrderRequest, context: Context
     ) -> orders_pb2.CreateOrderResponse:
         caller = require_caller()
-        order = await self._orders.create(caller.user_id, check_id(request.ticket_id, "ticket_id"))
+        order = await self._orders.create(
+            caller.user_id, check_id(request.ticket_id, "ticket_id"), request.seen_ticket_version
+        )
         return orders_pb2.CreateOrderResponse(order=order_message(order))
 
     async def GetOrder(self, request: orders_pb2.GetOrderRequest, context: Context) -> orders_pb2.GetOrderResponse:

@@ -159,6 +159,20 @@ async def test_a_price_changed_before_the_reservation_cancels_the_order(
     assert await status_of(app, order.id) == (OrderStatus.CANCELLED, 1)
 
 
+async def test_an_order_records_the_price_of_the_version_the_buyer_was_shown(
+    app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
+) -> None:
+    # The buyer was shown version 1 (the seller's new price) while its event is still on its way to our copy: the
+    # order waits for it rather than record 2,500, which the reservation at 4,000 would then cancel as stale.
+    ticket = await seed_ticket(app, events_bus, price_cents=2_500)
+    request = orders_pb2.CreateOrderRequest(ticket_id=ticket.id, seen_ticket_version=1)
+    ordering = asyncio.ensure_future(orders.CreateOrder(request, metadata=user().metadata))
+    await asyncio.sleep(0.3)  # the order is being made (well inside its 2 s wait) before the new price arrives
+    await publish_ticket(events_bus, ticket.id, ticket.seller_id, 1, title="Renamed", price_cents=4_000)
+    order = (await ordering).order
+    assert (order.price_cents, order.status) == (4_000, orders_pb2.ORDER_STATUS_CREATED)
+
+
 async def test_a_reservation_at_the_recorded_price_keeps_the_order(
     app: OrdersApp, orders: Stub, events_bus: EventBus, user: MakeUser
 ) -> None:

@@ -74,6 +74,9 @@ async def test_bad_unknown_and_anonymous_requests(app: OrdersApp, orders: Stub, 
     error = await refused(create(orders, buyer, "not-an-id"))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert list(field_violations(error)) == ["ticket_id"]
+    unseen = orders_pb2.CreateOrderRequest(ticket_id=new_id(), seen_ticket_version=-1)
+    error = await refused(orders.CreateOrder(unseen, metadata=buyer.metadata))
+    assert list(field_violations(error)) == ["seen_ticket_version"]
     error = await refused(create(orders, buyer, new_id()))
     assert error.code() is grpc.StatusCode.NOT_FOUND
     assert error_reason(error) == "NOT_FOUND"
