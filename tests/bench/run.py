@@ -323,18 +323,25 @@ class Bench:
 
     async def purchase(self, ticket_ids: list[str]) -> None:
         """Ours, and with `--before` the code before too: the whole stack's processes restarted from the other tree
-        on the same servers and data, alternating (ours, before, before, ours, ...), each warmed up first."""
+        on the same servers and data, alternating (ours, before, before, ours, ...), each warmed up first. Each
+        tree buys tickets it listed itself: the two may store a ticket differently (the code before cannot read
+        the documents ours writes), so the before's are listed through its own gateway once it runs."""
         say("2. purchase path (createOrder -> ticket RESERVED) vs raw JetStream publish-and-consume"
             + (" (and the code before, alternating)" if self.before is not None else ""))  # fmt: skip
         plan = self.plan
         tokens = [b.token for b in self.buyers if b.token]
         nats_url = self.stack.nats_admin_url
         gw_port = self.stack.ports["gateway"]
-        remaining = list(ticket_ids)
+        unsold: dict[Path | None, list[str]] = {None: list(ticket_ids)}
+        if self.before is not None:
+            unsold[self.before] = []
 
-        def take(count: int) -> list[str]:
-            nonlocal remaining
-            batch, remaining = remaining[:count], remaining[count:]
+        async def take(tree: Path | None, count: int) -> list[str]:
+            pool = unsold[tree]
+            if len(pool) < count:  # only the code before lists its own, after its restart (not measured)
+                pool += await self.create_tickets(count - len(pool), title="Purchase gig (before)")
+                await self.orders_caught_up()
+            batch, unsold[tree] = pool[:count], pool[count:]
             return batch
 
         trees: list[tuple[str, Path | None]] = [("purchase", None)]
@@ -350,11 +357,11 @@ class Bench:
                     running, warmed = tree, False
                 if not warmed:  # freshly started processes: first requests connect, plan, compile
                     await self.worker.call("purchase", 120, gateway_port=gw_port, nats_url=nats_url, tokens=tokens,
-                                           ticket_ids=take(plan.concurrency), concurrency=plan.concurrency,
+                                           ticket_ids=await take(tree, plan.concurrency), concurrency=plan.concurrency,
                                            timeout=30)  # fmt: skip
                     warmed = True
                 result = await self.measure("purchase", 300, gateway_port=gw_port, nats_url=nats_url, tokens=tokens,
-                                            ticket_ids=take(plan.orders), concurrency=plan.concurrency,
+                                            ticket_ids=await take(tree, plan.orders), concurrency=plan.concurrency,
                                             timeout=30)  # fmt: skip
                 say(f"   rep {rep + 1} {name}: {result['per_s']} orders/s propagation p50 {result['prop_p50_ms']} ms "
                     f"p99 {result['prop_p99_ms']} ms (hop 2 p50 {result['hop2_p50_ms']} ms) errors "
@@ -644,8 +651,7 @@ async def run(
             await bench.idle_memory()
         purchase_ids: list[str] = []
         if "purchase" in only:
-            trees = 2 if before is not None else 1  # each warmed up after every restart
-            count = trees * plan.reps * (plan.concurrency + plan.orders)
+            count = plan.reps * (plan.concurrency + plan.orders)  # ours, warmed up after every restart
             say(f"creating {count} tickets to buy")
             purchase_ids = await bench.create_tickets(count)
             await bench.orders_caught_up()
